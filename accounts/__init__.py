@@ -1,0 +1,1 @@
+"""Users: password hashing, creation, authentication."""

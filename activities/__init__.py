@@ -1,0 +1,1 @@
+"""Every side effect a workflow needs, as activity classes with injected dependencies."""

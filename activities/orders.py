@@ -1,0 +1,227 @@
+"""Order records and position updates in our database (idempotent under retries)."""
+
+import hashlib
+import hmac
+from decimal import Decimal
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from db.base import utcnow
+from db.events import emit
+from db.models import Order, Position
+from db.session import SessionFactory
+from db.upsert import insert_ignore
+from exchanges.types import ExchangeOrder, Market
+from trading.positions import Fill, PositionState, apply_buy, apply_sell
+
+
+def client_order_id(salt: bytes, workflow_id: str, step: str) -> str:
+    """Deterministic per (workflow, step), valid on every exchange (`^[a-zA-Z0-9-_]{1,36}$`,
+    short enough for Kraken), and salted per installation so two installs sharing one exchange
+    account never adopt each other's orders."""
+    digest = hmac.new(salt, f"{workflow_id}/{step}".encode(), hashlib.sha256).hexdigest()
+    return "ab" + digest[:20]
+
+
+class NewOrder(BaseModel):
+    user_id: int
+    broker_id: int
+    symbol: str
+    side: str
+    type: str
+    source: str
+    step: str
+    quantity: Decimal | None = None
+    quote_amount: Decimal | None = None
+    price: Decimal | None = None
+    webhook_id: int | None = None
+
+
+class RecordedOrder(BaseModel):
+    order_id: int
+    client_order_id: str
+
+
+class OrderUpdate(BaseModel):
+    order_id: int
+    exchange_order: ExchangeOrder
+
+
+class OrderFailure(BaseModel):
+    order_id: int
+    status: str  # rejected (the exchange or a rule said no) or error
+    message: str
+
+
+class PositionRequest(BaseModel):
+    order_id: int
+    market: Market
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    webhook_id: int | None = None
+
+
+class PositionSummary(BaseModel):
+    position_id: int | None
+    status: str | None
+    quantity: Decimal
+    realized_pnl: Decimal
+
+
+class OrderActivities:
+    def __init__(self, sessions: SessionFactory, client_id_salt: bytes) -> None:
+        self._sessions = sessions
+        self._salt = client_id_salt
+
+    @activity.defn
+    async def record_new_order(self, new: NewOrder) -> RecordedOrder:
+        """Writes the order as `pending` before it is sent, so a crash leaves a trace."""
+        info = activity.info()
+        assert info.workflow_id is not None
+        cid = client_order_id(self._salt, info.workflow_id, new.step)
+        async with self._sessions.begin() as session:
+            values = new.model_dump(exclude={"step"})
+            values.update(
+                client_order_id=cid,
+                workflow_id=info.workflow_id,
+                status="pending",
+                filled_quantity=Decimal(0),
+                fee=Decimal(0),
+                position_applied=False,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            await insert_ignore(session, Order, values, ["broker_id", "client_order_id"])
+            order = (
+                await session.scalars(
+                    select(Order).where(
+                        Order.broker_id == new.broker_id, Order.client_order_id == cid
+                    )
+                )
+            ).one()
+            await emit(session, order.user_id, "order", order.id)
+            return RecordedOrder(order_id=order.id, client_order_id=cid)
+
+    @activity.defn
+    async def record_exchange_order(self, update: OrderUpdate) -> None:
+        placed = update.exchange_order
+        async with self._sessions.begin() as session:
+            order = await session.get(Order, update.order_id, with_for_update=True)
+            assert order is not None
+            order.exchange_order_id = placed.exchange_order_id
+            order.status = placed.status
+            order.quantity = placed.quantity or order.quantity
+            order.filled_quantity = placed.filled_quantity
+            order.average_price = placed.average_price
+            order.price = placed.price or order.price
+            order.fee, order.fee_asset = placed.fee, placed.fee_asset
+            order.raw = placed.raw
+            order.error = None
+            await emit(session, order.user_id, "order", order.id)
+
+    @activity.defn
+    async def record_order_failure(self, failure: OrderFailure) -> None:
+        async with self._sessions.begin() as session:
+            order = await session.get(Order, failure.order_id, with_for_update=True)
+            assert order is not None
+            if order.status in ("pending", "open"):
+                order.status = failure.status
+            order.error = failure.message
+            await emit(session, order.user_id, "order", order.id)
+
+    @activity.defn
+    async def apply_fill(self, request: PositionRequest) -> PositionSummary:
+        """Opens/increases (buy) or reduces/closes (sell) the position, exactly once per order."""
+        market = request.market
+        async with self._sessions.begin() as session:
+            order = await session.get(Order, request.order_id, with_for_update=True)
+            assert order is not None
+            position = await self._open_position(session, order)
+            if order.position_applied or order.filled_quantity <= 0:
+                return _summary(position)
+            assert order.average_price is not None
+            fill = Fill(
+                side=order.side,
+                quantity=order.filled_quantity,
+                price=order.average_price,
+                fee=order.fee,
+                fee_asset=order.fee_asset,
+            )
+            if order.side == "buy":
+                if position is None:
+                    position = Position(
+                        user_id=order.user_id,
+                        broker_id=order.broker_id,
+                        symbol=order.symbol,
+                        side="long",
+                        status="open",
+                        opened_webhook_id=request.webhook_id,
+                        opened_at=utcnow(),
+                        **PositionState().model_dump(),
+                    )
+                    session.add(position)
+                state = apply_buy(_state(position), fill, market.base)
+                _store(position, state)
+                if request.stop_loss is not None:
+                    position.stop_loss = request.stop_loss
+                if request.take_profit is not None:
+                    position.take_profit = request.take_profit
+            elif position is not None:
+                state, _realized = apply_sell(_state(position), fill, market.base)
+                _store(position, state)
+                if state.quantity < max(market.min_qty, market.amount_step):
+                    position.status, position.closed_at = "closed", utcnow()
+            await session.flush()
+            order.position_id = position.id if position is not None else None
+            order.position_applied = True
+            if position is not None:
+                await emit(session, order.user_id, "position", position.id)
+            await emit(session, order.user_id, "order", order.id)
+            return _summary(position)
+
+    async def _open_position(self, session: AsyncSession, order: Order) -> Position | None:
+        if order.position_id is not None:
+            return await session.get(Position, order.position_id)
+        query = (
+            select(Position)
+            .where(
+                Position.broker_id == order.broker_id,
+                Position.symbol == order.symbol,
+                Position.status == "open",
+            )
+            .with_for_update()
+        )
+        position: Position | None = (await session.scalars(query)).first()
+        return position
+
+
+def _state(position: Position) -> PositionState:
+    return PositionState(
+        quantity=position.quantity,
+        entry_price=position.entry_price,
+        cost_basis=position.cost_basis,
+        realized_pnl=position.realized_pnl,
+        fees_paid=position.fees_paid,
+        bought_quantity=position.bought_quantity,
+    )
+
+
+def _store(position: Position, state: PositionState) -> None:
+    for field, value in state.model_dump().items():
+        setattr(position, field, value)
+
+
+def _summary(position: Position | None) -> PositionSummary:
+    if position is None:
+        return PositionSummary(
+            position_id=None, status=None, quantity=Decimal(0), realized_pnl=Decimal(0)
+        )
+    return PositionSummary(
+        position_id=position.id,
+        status=position.status,
+        quantity=position.quantity,
+        realized_pnl=position.realized_pnl,
+    )

@@ -1,0 +1,108 @@
+"""Exchange-facing activities: the broker's trading context, balances, prices, placement."""
+
+from decimal import Decimal
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.errors import as_application_error, business_error
+from exchanges.errors import DuplicateOrder, ExchangeError, OrderNotFound
+from exchanges.registry import BrokerNotFound, ConnectorRegistry
+from exchanges.types import Balance, Capabilities, ExchangeOrder, Market, OrderRequest
+
+
+class TradingContextRequest(BaseModel):
+    broker_id: int
+    symbol: str
+
+
+class TradingContext(BaseModel):
+    broker_id: int
+    broker_name: str
+    exchange: str
+    trading_mode: str
+    market: Market
+    capabilities: Capabilities
+
+
+class PriceRequest(BaseModel):
+    broker_id: int
+    symbol: str
+
+
+class PlaceOrderRequest(BaseModel):
+    broker_id: int
+    order: OrderRequest
+
+
+class TradingActivities:
+    def __init__(self, connectors: ConnectorRegistry) -> None:
+        self._connectors = connectors
+
+    @activity.defn
+    async def load_trading_context(self, request: TradingContextRequest) -> TradingContext:
+        try:
+            broker = await self._connectors.load_broker(request.broker_id)
+        except BrokerNotFound as exc:
+            raise business_error(str(exc), "BrokerNotFound") from exc
+        try:
+            connector = self._connectors.connector(broker)
+            markets = await connector.load_markets()
+        except ExchangeError as exc:
+            raise as_application_error(exc) from exc
+        market = markets.get(request.symbol)
+        if market is None:
+            raise business_error(
+                f"{request.symbol} is not traded on {broker.exchange} (broker '{broker.name}')",
+                "UnknownSymbol",
+            )
+        return TradingContext(
+            broker_id=broker.id,
+            broker_name=broker.name,
+            exchange=broker.exchange,
+            trading_mode=broker.trading_mode,
+            market=market,
+            capabilities=connector.capabilities,
+        )
+
+    @activity.defn
+    async def fetch_balances(self, broker_id: int) -> dict[str, Balance]:
+        try:
+            connector = await self._connectors.for_broker(broker_id)
+            return await connector.fetch_balances()
+        except ExchangeError as exc:
+            raise as_application_error(exc) from exc
+
+    @activity.defn
+    async def fetch_price(self, request: PriceRequest) -> Decimal:
+        try:
+            connector = await self._connectors.for_broker(request.broker_id)
+            return (await connector.fetch_ticker(request.symbol)).price
+        except ExchangeError as exc:
+            raise as_application_error(exc) from exc
+
+    @activity.defn
+    async def place_order(self, request: PlaceOrderRequest) -> ExchangeOrder:
+        """Places the order at most once: the client order id is deterministic, and a retry
+        (the previous attempt may have landed before a timeout or crash) adopts the order the
+        exchange already has instead of placing a second one."""
+        order = request.order
+        try:
+            connector = await self._connectors.for_broker(request.broker_id)
+            if activity.info().attempt > 1:
+                try:
+                    return await connector.fetch_order(
+                        order.symbol, client_order_id=order.client_order_id
+                    )
+                except OrderNotFound:
+                    activity.logger.info(
+                        "order %s not on the exchange: placing it", order.client_order_id
+                    )
+            try:
+                return await connector.create_order(order)
+            except DuplicateOrder:
+                return await connector.fetch_order(
+                    order.symbol, client_order_id=order.client_order_id
+                )
+        except ExchangeError as exc:
+            raise as_application_error(exc) from exc

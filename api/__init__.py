@@ -1,0 +1,1 @@
+"""FastAPI: REST routes, TradingView endpoint, WebSocket push, the built dashboard."""

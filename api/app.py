@@ -1,0 +1,44 @@
+"""The FastAPI application: routes, lifespan (Temporal link, event hub), dashboard."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.events import EventHub
+from api.routes import auth, brokers, health, history, live, tradingview
+from api.static import mount_dashboard
+from api.temporal_link import TemporalLink
+from api.webhook_intake import WebhookIntake
+from workers.runtime import Runtime
+
+
+def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastAPI:
+    """`temporal_client` lets `aristobot dev` share its client with the in-process worker."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.temporal.start()
+        await app.state.events.start()
+        try:
+            yield
+        finally:
+            await app.state.events.stop()
+            await app.state.temporal.close()
+
+    app = FastAPI(
+        title="Aristobot",
+        version="0.1.0",
+        description="Self-hosted crypto trading bot on Temporal.",
+        lifespan=lifespan,
+    )
+    temporal = TemporalLink(runtime.settings, temporal_client)
+    app.state.runtime = runtime
+    app.state.temporal = temporal
+    app.state.events = EventHub(runtime)
+    app.state.intake = WebhookIntake(runtime.sessions, temporal, runtime.settings.task_queue)
+    for module in (health, auth, brokers, history, live, tradingview):
+        app.include_router(module.router)
+    mount_dashboard(app)
+    return app

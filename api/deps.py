@@ -1,0 +1,53 @@
+"""FastAPI dependencies (the full-stack template's pattern: Annotated aliases)."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.sessions import COOKIE_NAME, user_for_token
+from api.temporal_link import TemporalLink
+from db.models import User
+from workers.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_temporal(request: Request) -> TemporalLink:
+    link: TemporalLink = request.app.state.temporal
+    return link
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+TemporalDep = Annotated[TemporalLink, Depends(get_temporal)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_current_user(request: Request, runtime: RuntimeDep) -> User:
+    user = await user_for_token(runtime.sessions, request.cookies.get(COOKIE_NAME))
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not logged in")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def websocket_user(websocket: WebSocket) -> User | None:
+    runtime: Runtime = websocket.app.state.runtime
+    return await user_for_token(runtime.sessions, websocket.cookies.get(COOKIE_NAME))
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")

@@ -1,0 +1,185 @@
+"""/api/brokers: the user's exchange accounts."""
+
+from decimal import Decimal
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.brokers_service import (
+    BrokerCreate,
+    BrokerOut,
+    BrokerUpdate,
+    broker_out,
+    encrypt_credentials,
+    new_webhook_token,
+)
+from api.deps import CurrentUser, RuntimeDep, SessionDep, not_found
+from db.events import emit
+from db.models import Broker
+from exchanges.errors import ExchangeError
+from exchanges.paper import DEFAULT_BALANCES, seed_balances
+
+router = APIRouter(prefix="/api/brokers", tags=["brokers"])
+
+
+class BrokerList(BaseModel):
+    items: list[BrokerOut]
+
+
+class BalanceOut(BaseModel):
+    asset: str
+    free: Decimal
+    locked: Decimal
+    total: Decimal
+    price_usdt: Decimal | None
+    value_usdt: Decimal | None
+
+
+class Balances(BaseModel):
+    broker_id: int
+    items: list[BalanceOut]
+    total_usdt: Decimal
+
+
+async def _owned(session: SessionDep, user: CurrentUser, broker_id: int) -> Broker:
+    broker = (
+        await session.scalars(
+            select(Broker).where(Broker.id == broker_id, Broker.user_id == user.id)
+        )
+    ).first()
+    if broker is None:
+        raise not_found("broker")
+    return broker
+
+
+def _name_taken(name: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, f"you already have a broker named {name!r}")
+
+
+@router.get("", response_model=BrokerList)
+async def list_brokers(
+    request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> BrokerList:
+    rows = await session.scalars(
+        select(Broker).where(Broker.user_id == user.id).order_by(Broker.id)
+    )
+    return BrokerList(items=[broker_out(b, runtime.settings, runtime.vault, request) for b in rows])
+
+
+@router.post("", response_model=BrokerOut, status_code=status.HTTP_201_CREATED)
+async def create_broker(
+    body: BrokerCreate,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+) -> BrokerOut:
+    token_hash, token_encrypted = new_webhook_token(runtime.vault)
+    broker = Broker(
+        user_id=user.id,
+        name=body.name.strip(),
+        exchange=body.exchange,
+        trading_mode=body.trading_mode,
+        base_url=body.base_url or None,
+        credentials_encrypted=encrypt_credentials(runtime.vault, body.credentials),
+        webhook_token_hash=token_hash,
+        webhook_token_encrypted=token_encrypted,
+        paper_fee_rate=body.fee_rate,
+        paper_slippage=body.slippage,
+    )
+    session.add(broker)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _name_taken(body.name) from None
+    if broker.exchange == "paper":
+        await seed_balances(session, broker.id, body.balances or DEFAULT_BALANCES)
+    await emit(session, user.id, "broker", broker.id)
+    await session.commit()
+    return broker_out(broker, runtime.settings, runtime.vault, request)
+
+
+@router.get("/{broker_id}", response_model=BrokerOut)
+async def get_broker(
+    broker_id: int, request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> BrokerOut:
+    broker = await _owned(session, user, broker_id)
+    return broker_out(broker, runtime.settings, runtime.vault, request)
+
+
+@router.patch("/{broker_id}", response_model=BrokerOut)
+async def update_broker(
+    broker_id: int,
+    body: BrokerUpdate,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+) -> BrokerOut:
+    broker = await _owned(session, user, broker_id)
+    if body.name is not None:
+        broker.name = body.name.strip()
+    if body.trading_mode is not None:
+        broker.trading_mode = body.trading_mode
+    if "base_url" in body.model_fields_set:
+        broker.base_url = body.base_url or None
+    if body.credentials is not None:
+        broker.credentials_encrypted = encrypt_credentials(runtime.vault, body.credentials)
+    if body.fee_rate is not None:
+        broker.paper_fee_rate = body.fee_rate
+    if body.slippage is not None:
+        broker.paper_slippage = body.slippage
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _name_taken(body.name or "") from None
+    await emit(session, user.id, "broker", broker.id)
+    await session.commit()
+    return broker_out(broker, runtime.settings, runtime.vault, request)
+
+
+@router.delete("/{broker_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_broker(broker_id: int, session: SessionDep, user: CurrentUser) -> None:
+    broker = await _owned(session, user, broker_id)
+    await session.delete(broker)
+    await session.commit()
+
+
+@router.post("/{broker_id}/webhook-token", response_model=BrokerOut)
+async def rotate_webhook_token(
+    broker_id: int, request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> BrokerOut:
+    broker = await _owned(session, user, broker_id)
+    broker.webhook_token_hash, broker.webhook_token_encrypted = new_webhook_token(runtime.vault)
+    await session.commit()
+    return broker_out(broker, runtime.settings, runtime.vault, request)
+
+
+@router.get("/{broker_id}/balances", response_model=Balances)
+async def broker_balances(
+    broker_id: int, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> Balances:
+    broker = await _owned(session, user, broker_id)
+    try:
+        balances = await runtime.connectors.connector(broker).fetch_balances()
+        symbols = [f"{a}/USDT" for a in balances if a not in ("USDT",)]
+        prices = await runtime.prices.prices(symbols) if symbols else {}
+    except ExchangeError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.message) from exc
+    items = []
+    for asset, balance in sorted(balances.items()):
+        price = Decimal(1) if asset == "USDT" else prices.get(f"{asset}/USDT")
+        items.append(
+            BalanceOut(
+                asset=asset,
+                free=balance.free,
+                locked=balance.locked,
+                total=balance.total,
+                price_usdt=price,
+                value_usdt=balance.total * price if price is not None else None,
+            )
+        )
+    total = sum((i.value_usdt for i in items if i.value_usdt is not None), Decimal(0))
+    return Balances(broker_id=broker.id, items=items, total_usdt=total)

@@ -1,0 +1,46 @@
+"""GET /api/ws: the dashboard's live feed of webhook, order and position changes."""
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from api.deps import websocket_user
+from api.events import EventHub
+
+router = APIRouter(tags=["live"])
+
+
+@router.websocket("/api/ws")
+async def live_feed(websocket: WebSocket) -> None:
+    user = await websocket_user(websocket)
+    if user is None:
+        await websocket.close(code=4401, reason="not logged in")
+        return
+    hub: EventHub = websocket.app.state.events
+    await websocket.accept()
+    queue = hub.subscribe(user.id)
+    await websocket.send_json({"topic": "hello", "data": {"user": user.username}})
+    receiver = asyncio.create_task(_drain_client(websocket))
+    try:
+        while not receiver.done():
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await websocket.send_json(getter.result())
+            else:
+                getter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.unsubscribe(user.id, queue)
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await receiver
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Reads (and ignores) client messages so a closed socket is noticed at once."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()

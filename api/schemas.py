@@ -1,0 +1,132 @@
+"""Response shapes (CONTRACT.md field names; decimals serialize as strings)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from config.settings import Settings
+from db.models import Order, Position, Webhook
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    is_admin: bool
+
+
+class OrderOut(BaseModel):
+    id: int
+    broker_id: int
+    symbol: str
+    side: str
+    type: str
+    status: str
+    quantity: Decimal | None
+    quote_amount: Decimal | None
+    filled_quantity: Decimal
+    price: Decimal | None
+    average_price: Decimal | None
+    fee: Decimal
+    fee_asset: str | None
+    source: str
+    client_order_id: str
+    exchange_order_id: str | None
+    position_id: int | None
+    webhook_id: int | None
+    workflow_id: str | None
+    workflow_url: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: Order, settings: Settings) -> "OrderOut":
+        return cls(
+            **{k: getattr(order, k) for k in cls.model_fields if k != "workflow_url"},
+            workflow_url=settings.workflow_url(order.workflow_id),
+        )
+
+
+class OrderDetail(OrderOut):
+    raw: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, order: Order, settings: Settings) -> "OrderDetail":
+        return cls(**OrderOut.of(order, settings).model_dump(), raw=order.raw)
+
+
+class PositionOut(BaseModel):
+    id: int
+    broker_id: int
+    symbol: str
+    side: str
+    status: str
+    quantity: Decimal
+    entry_price: Decimal
+    cost_basis: Decimal
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    current_price: Decimal | None
+    fees_paid: Decimal
+    opened_webhook_id: int | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, position: Position, price: Decimal | None) -> "PositionOut":
+        unrealized = None
+        if position.status == "open" and price is not None:
+            unrealized = position.quantity * price - position.cost_basis
+        fields = {
+            k: getattr(position, k)
+            for k in cls.model_fields
+            if k not in ("unrealized_pnl", "current_price")
+        }
+        return cls(**fields, unrealized_pnl=unrealized, current_price=price)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    broker_id: int
+    status: str
+    action: str | None
+    symbol: str | None
+    price: Decimal | None
+    percent: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    alert_id: str | None
+    interval: str | None
+    bar_time: str | None
+    exchange: str | None
+    error: str | None
+    outcome: str | None
+    trace_id: str
+    workflow_id: str | None
+    workflow_url: str | None
+    duplicate_of_id: int | None
+    order_id: int | None
+    received_at: datetime
+    updated_at: datetime
+    raw_body: str
+    content_type: str | None
+
+    @classmethod
+    def of(cls, webhook: Webhook, settings: Settings) -> "WebhookOut":
+        return cls(
+            **{k: getattr(webhook, k) for k in cls.model_fields if k != "workflow_url"},
+            workflow_url=settings.workflow_url(webhook.workflow_id),
+        )

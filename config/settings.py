@@ -1,0 +1,62 @@
+"""Settings read from ARISTOBOT_* environment variables and a `.env` file (see CONTRACT.md)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MarketMode = Literal["auto", "binance", "simulated"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ARISTOBOT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "aristobot"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    temporal_ui_port: int = 8233
+    # Where the Temporal Web UI is reachable from a browser; defaults to the dev server's UI.
+    temporal_ui_url: str | None = None
+    # Public base URL TradingView reaches (https://bot.example.com); defaults to the request's.
+    public_url: str | None = None
+    secret_key: SecretStr | None = None
+    market: MarketMode = "auto"
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    binance_rest_url: str = "https://api.binance.com"
+    log_level: str = "INFO"
+    # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
+    worker_shutdown_grace: float = Field(default=30.0, ge=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'aristobot.db').resolve()}"
+
+    @property
+    def resolved_temporal_ui_url(self) -> str:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.temporal_ui_port}"
+
+    def workflow_url(self, workflow_id: str | None) -> str | None:
+        if not workflow_id:
+            return None
+        return (
+            f"{self.resolved_temporal_ui_url}/namespaces/{self.temporal_namespace}"
+            f"/workflows/{workflow_id}"
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

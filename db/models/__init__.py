@@ -1,0 +1,21 @@
+"""All tables; importing this package registers them on Base.metadata."""
+
+from db.models.brokers import Broker
+from db.models.events import Event
+from db.models.orders import Order, Position
+from db.models.paper import PaperBalance, PaperOrder
+from db.models.users import AuthSession, User
+from db.models.webhooks import Webhook, WebhookClaim
+
+__all__ = [
+    "AuthSession",
+    "Broker",
+    "Event",
+    "Order",
+    "PaperBalance",
+    "PaperOrder",
+    "Position",
+    "User",
+    "Webhook",
+    "WebhookClaim",
+]

@@ -1,0 +1,1 @@
+"""Exchange connectors behind one Protocol (paper now; Binance, Bitget, Kraken next)."""

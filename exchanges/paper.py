@@ -1,0 +1,372 @@
+"""The paper exchange: simulated fills against real (or simulated) market prices.
+
+State lives in the database (`paper_balances`, `paper_orders`) so it survives restarts and
+is shared by every worker. Market orders fill at once at the current price plus slippage;
+limit orders rest until the market crosses their price, which is checked lazily (the price
+range since the last check) whenever the account is looked at. Fees are charged in the
+asset received, as Binance does by default."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import PaperBalance, PaperOrder
+from db.session import SessionFactory
+from exchanges.catalog import PAPER_MARKETS
+from exchanges.errors import (
+    DuplicateOrder,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    UnknownSymbol,
+)
+from exchanges.symbols import split_symbol
+from exchanges.types import (
+    Balance,
+    Capabilities,
+    ExchangeOrder,
+    Market,
+    OrderRequest,
+    Ticker,
+    floor_to_step,
+)
+from market.source import PriceSource
+
+DEFAULT_BALANCES = {"USDT": Decimal("10000")}
+
+
+def paper_market(symbol: str) -> Market:
+    market = PAPER_MARKETS.get(symbol)
+    if market is None:
+        known = ", ".join(sorted(PAPER_MARKETS))
+        raise UnknownSymbol(f"unknown symbol {symbol} on the paper exchange (known: {known})")
+    return market
+
+
+async def seed_balances(session: AsyncSession, broker_id: int, balances: dict[str, Decimal]):
+    for asset, amount in balances.items():
+        session.add(PaperBalance(broker_id=broker_id, asset=asset.upper(), free=amount))
+
+
+class PaperExchange:
+    capabilities = Capabilities(market_buy_by_quote=True, fetch_order_by_client_id=True)
+
+    def __init__(
+        self,
+        broker_id: int,
+        sessions: SessionFactory,
+        prices: PriceSource,
+        fee_rate: Decimal = Decimal("0.001"),
+        slippage: Decimal = Decimal(0),
+    ) -> None:
+        self.broker_id = broker_id
+        self._sessions = sessions
+        self._prices = prices
+        self._fee_rate = fee_rate
+        self._slippage = slippage
+
+    # -- market data -------------------------------------------------------------------
+
+    async def load_markets(self) -> dict[str, Market]:
+        return dict(PAPER_MARKETS)
+
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        paper_market(symbol)
+        return Ticker(symbol=symbol, price=await self._prices.price(symbol), time=_now())
+
+    async def test_connection(self) -> None:
+        return None
+
+    # -- account -----------------------------------------------------------------------
+
+    async def fetch_balances(self) -> dict[str, Balance]:
+        await self._settle_resting()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PaperBalance).where(PaperBalance.broker_id == self.broker_id)
+            )
+            return {
+                r.asset: Balance(asset=r.asset, free=r.free, locked=r.locked)
+                for r in rows
+                if r.free or r.locked
+            }
+
+    async def create_order(self, request: OrderRequest) -> ExchangeOrder:
+        market = paper_market(request.symbol)
+        if request.type not in ("market", "limit"):
+            raise InvalidOrder(f"the paper exchange does not take {request.type} orders yet")
+        market_price = await self._prices.price(request.symbol)
+        async with self._sessions.begin() as session:
+            existing = await self._find(session, client_order_id=request.client_order_id)
+            if existing is not None:
+                raise DuplicateOrder(f"Duplicate order sent: {request.client_order_id}")
+            order = _new_order(self.broker_id, request, market)
+            if request.type == "market":
+                fill_price = self._with_slippage(request.side, market_price, market)
+                if order.quantity is None:  # quote-amount market buy
+                    assert order.quote_amount is not None
+                    order.quantity = floor_to_step(
+                        order.quote_amount / fill_price, market.amount_step
+                    )
+                _check_filters(market, order.quantity, fill_price)
+                await self._fill(session, order, market, fill_price, locked=False)
+            else:
+                assert order.price is not None and order.quantity is not None
+                _check_filters(market, order.quantity, order.price)
+                await self._lock_funds(session, order, market)
+                crosses = (request.side == "buy" and market_price <= order.price) or (
+                    request.side == "sell" and market_price >= order.price
+                )
+                if crosses:  # a marketable limit takes the better market price
+                    await self._fill(session, order, market, market_price, locked=True)
+            session.add(order)
+            await session.flush()
+            return _to_exchange_order(order)
+
+    async def cancel_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> ExchangeOrder:
+        await self._settle_resting()
+        async with self._sessions.begin() as session:
+            order = await self._find(session, exchange_order_id, client_order_id, lock=True)
+            if order is None or order.symbol != symbol:
+                raise OrderNotFound("Unknown order sent.")
+            if order.status != "new":
+                raise InvalidOrder(f"order {order.id} is already {order.status}")
+            await self._release(session, order, paper_market(order.symbol))
+            order.status = "canceled"
+            return _to_exchange_order(order)
+
+    async def fetch_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> ExchangeOrder:
+        await self._settle_resting()
+        async with self._sessions() as session:
+            order = await self._find(session, exchange_order_id, client_order_id)
+            if order is None or order.symbol != symbol:
+                raise OrderNotFound("Order does not exist.")
+            return _to_exchange_order(order)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        await self._settle_resting()
+        async with self._sessions() as session:
+            query = select(PaperOrder).where(
+                PaperOrder.broker_id == self.broker_id, PaperOrder.status == "new"
+            )
+            if symbol:
+                query = query.where(PaperOrder.symbol == symbol)
+            return [_to_exchange_order(o) for o in await session.scalars(query)]
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _find(
+        self,
+        session: AsyncSession,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+        *,
+        lock: bool = False,
+    ) -> PaperOrder | None:
+        query = select(PaperOrder).where(PaperOrder.broker_id == self.broker_id)
+        if exchange_order_id is not None:
+            if not exchange_order_id.isdigit():
+                return None
+            query = query.where(PaperOrder.id == int(exchange_order_id))
+        elif client_order_id is not None:
+            query = query.where(PaperOrder.client_order_id == client_order_id)
+        else:
+            raise ValueError("give exchange_order_id or client_order_id")
+        if lock:
+            query = query.with_for_update()
+        return (await session.scalars(query)).first()
+
+    def _with_slippage(self, side: str, price: Decimal, market: Market) -> Decimal:
+        factor = 1 + self._slippage if side == "buy" else 1 - self._slippage
+        return (price * factor).quantize(market.price_tick, rounding=ROUND_HALF_UP)
+
+    async def _wallet(
+        self, session: AsyncSession, assets: Sequence[str]
+    ) -> dict[str, PaperBalance]:
+        rows = await session.scalars(
+            select(PaperBalance)
+            .where(PaperBalance.broker_id == self.broker_id, PaperBalance.asset.in_(assets))
+            .with_for_update()
+        )
+        wallet = {r.asset: r for r in rows}
+        for asset in assets:
+            if asset not in wallet:
+                wallet[asset] = PaperBalance(
+                    broker_id=self.broker_id, asset=asset, free=Decimal(0), locked=Decimal(0)
+                )
+                session.add(wallet[asset])
+        return wallet
+
+    async def _lock_funds(self, session: AsyncSession, order: PaperOrder, market: Market):
+        assert order.quantity is not None and order.price is not None
+        asset, amount = _reserved(order, market)
+        balance = (await self._wallet(session, [asset]))[asset]
+        if balance.free < amount:
+            raise InsufficientFunds(
+                f"Account has insufficient balance for requested action. "
+                f"Needs {amount} {asset}, has {balance.free}."
+            )
+        balance.free -= amount
+        balance.locked += amount
+
+    async def _release(self, session: AsyncSession, order: PaperOrder, market: Market) -> None:
+        asset, amount = _reserved(order, market)
+        balance = (await self._wallet(session, [asset]))[asset]
+        balance.locked -= amount
+        balance.free += amount
+
+    async def _fill(
+        self,
+        session: AsyncSession,
+        order: PaperOrder,
+        market: Market,
+        price: Decimal,
+        *,
+        locked: bool,
+    ) -> None:
+        assert order.quantity is not None
+        quantity, cost = order.quantity, order.quantity * price
+        wallet = await self._wallet(session, [market.base, market.quote])
+        base, quote = wallet[market.base], wallet[market.quote]
+        if locked:
+            await self._release(session, order, market)
+        if order.side == "buy":
+            if quote.free < cost:
+                raise InsufficientFunds(
+                    "Account has insufficient balance for requested action. "
+                    f"Needs {cost} {market.quote}, has {quote.free}."
+                )
+            fee, fee_asset = quantity * self._fee_rate, market.base
+            quote.free -= cost
+            base.free += quantity - fee
+        else:
+            if base.free < quantity:
+                raise InsufficientFunds(
+                    "Account has insufficient balance for requested action. "
+                    f"Needs {quantity} {market.base}, has {base.free}."
+                )
+            fee, fee_asset = cost * self._fee_rate, market.quote
+            base.free -= quantity
+            quote.free += cost - fee
+        order.status = "filled"
+        order.filled_quantity = quantity
+        order.average_price = price
+        order.fee, order.fee_asset = fee, fee_asset
+
+    async def _settle_resting(self) -> None:
+        """Fill resting limit orders the market crossed since they were last checked."""
+        async with self._sessions() as session:
+            resting = list(
+                await session.scalars(
+                    select(PaperOrder).where(
+                        PaperOrder.broker_id == self.broker_id, PaperOrder.status == "new"
+                    )
+                )
+            )
+        for candidate in resting:
+            low, high = await self._prices.range_since(candidate.symbol, candidate.checked_at)
+            checked = _now()
+            async with self._sessions.begin() as session:
+                order = await self._find(session, str(candidate.id), lock=True)
+                if order is None or order.status != "new":
+                    continue
+                assert order.price is not None
+                crossed = (order.side == "buy" and low <= order.price) or (
+                    order.side == "sell" and high >= order.price
+                )
+                if crossed:
+                    await self._fill(
+                        session, order, paper_market(order.symbol), order.price, locked=True
+                    )
+                order.checked_at = checked
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _reserved(order: PaperOrder, market: Market) -> tuple[str, Decimal]:
+    assert order.quantity is not None and order.price is not None
+    if order.side == "buy":
+        return market.quote, order.quantity * order.price
+    return market.base, order.quantity
+
+
+def _check_filters(market: Market, quantity: Decimal, price: Decimal) -> None:
+    if quantity <= 0 or quantity < market.min_qty:
+        raise InvalidOrder(
+            f"Filter failure: LOT_SIZE (quantity {quantity} below the minimum {market.min_qty}"
+            f" {market.base})"
+        )
+    if quantity * price < market.min_notional:
+        raise InvalidOrder(
+            f"Filter failure: NOTIONAL (order value {quantity * price:.8f} {market.quote} is"
+            f" below the minimum {market.min_notional} {market.quote})"
+        )
+
+
+def _new_order(broker_id: int, request: OrderRequest, market: Market) -> PaperOrder:
+    base, _ = split_symbol(request.symbol)
+    quantity = floor_to_step(request.quantity, market.amount_step) if request.quantity else None
+    price = floor_to_step(request.price, market.price_tick) if request.price else None
+    if request.type == "limit" and (price is None or quantity is None):
+        raise InvalidOrder("a limit order needs a quantity and a price")
+    by_quote = request.side == "buy" and bool(request.quote_amount)
+    if request.type == "market" and quantity is None and not by_quote:
+        raise InvalidOrder(f"a market {request.side} needs a quantity of {base}")
+    now = _now()
+    return PaperOrder(
+        broker_id=broker_id,
+        client_order_id=request.client_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        type=request.type,
+        status="new",
+        quantity=quantity,
+        quote_amount=request.quote_amount if quantity is None else None,
+        price=price,
+        filled_quantity=Decimal(0),
+        fee=Decimal(0),
+        created_at=now,
+        checked_at=now,
+    )
+
+
+def _to_exchange_order(order: PaperOrder) -> ExchangeOrder:
+    status = {"new": "open", "filled": "filled", "canceled": "canceled"}[order.status]
+    return ExchangeOrder(
+        exchange_order_id=str(order.id),
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        status=status,
+        quantity=order.quantity,
+        filled_quantity=order.filled_quantity,
+        price=order.price,
+        average_price=order.average_price,
+        fee=order.fee,
+        fee_asset=order.fee_asset,
+        created_at=order.created_at,
+        raw={
+            "orderId": order.id,
+            "clientOrderId": order.client_order_id,
+            "status": order.status,
+            "quoteAmount": str(order.quote_amount) if order.quote_amount else None,
+        },
+    )

@@ -1,0 +1,63 @@
+"""Binance public market data over REST (no key needed): last prices and 1m klines."""
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+
+from exchanges.errors import ExchangeUnavailable, NetworkError, UnknownSymbol
+from exchanges.symbols import exchange_symbol
+
+
+class BinancePublic:
+    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
+        self._base = base_url.rstrip("/")
+        self._client = client
+
+    async def _get(self, path: str, params: dict[str, str | int]) -> object:
+        try:
+            response = await self._client.get(self._base + path, params=params)
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"Binance market data unreachable: {exc!r}") from exc
+        if response.status_code == 400:
+            body = response.json()
+            if body.get("code") == -1121:
+                raise UnknownSymbol(f"Binance does not know symbol {params.get('symbol')}")
+        if response.status_code >= 400:
+            raise ExchangeUnavailable(
+                f"Binance market data answered HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return response.json()
+
+    async def ping(self) -> None:
+        await self._get("/api/v3/ping", {})
+
+    async def price(self, symbol: str) -> Decimal:
+        body = await self._get("/api/v3/ticker/price", {"symbol": exchange_symbol(symbol)})
+        assert isinstance(body, dict)
+        return Decimal(body["price"])
+
+    async def prices(self, symbols: list[str]) -> dict[str, Decimal]:
+        wanted = {exchange_symbol(s): s for s in symbols}
+        body = await self._get(
+            "/api/v3/ticker/price", {"symbols": json.dumps(sorted(wanted), separators=(",", ":"))}
+        )
+        assert isinstance(body, list)
+        return {wanted[row["symbol"]]: Decimal(row["price"]) for row in body}
+
+    async def range_since(self, symbol: str, since: datetime) -> tuple[Decimal, Decimal]:
+        rows = await self._get(
+            "/api/v3/klines",
+            {
+                "symbol": exchange_symbol(symbol),
+                "interval": "1m",
+                "startTime": int(since.timestamp() * 1000),
+                "limit": 1000,
+            },
+        )
+        assert isinstance(rows, list)
+        if not rows:
+            price = await self.price(symbol)
+            return price, price
+        return min(Decimal(r[3]) for r in rows), max(Decimal(r[2]) for r in rows)

@@ -1,0 +1,1 @@
+"""Pure trading arithmetic: order sizing and position accounting (Decimal only)."""

@@ -1,0 +1,1 @@
+"""TradingView alert payloads: parsing, field aliases, validation."""

@@ -1,0 +1,1 @@
+"""Process entry points and wiring: CLI, worker, API server, Temporal dev server."""

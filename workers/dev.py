@@ -1,0 +1,89 @@
+"""`aristobot dev`: everything on one machine — Temporal dev server, migrations, API and
+worker in this process (so workflow starts can be eager); Ctrl-C stops all of it."""
+
+import asyncio
+import signal
+import sys
+
+from loguru import logger
+
+from accounts.users import count_users, create_user, generate_password
+from config.secrets import load_or_create_key
+from config.settings import Settings
+from db.migrate import upgrade
+from db.session import create_engine, create_session_factory
+from workers.devserver import DevServer, temporal_answers
+from workers.stack import Stack
+
+
+async def ensure_admin(settings: Settings) -> str | None:
+    """Creates `admin` with a random password on the first run; returns that password."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        sessions = create_session_factory(engine)
+        if await count_users(sessions):
+            return None
+        password = generate_password()
+        await create_user(sessions, "admin", password, is_admin=True)
+        return password
+    finally:
+        await engine.dispose()
+
+
+def _banner(stack: Stack, settings: Settings, password: str | None, own_server: bool) -> str:
+    assert stack.runtime is not None
+    market = stack.runtime.prices.status()
+    lines = [
+        "",
+        "  Aristobot is running",
+        f"    Dashboard     {stack.url}",
+        f"    Temporal UI   {settings.resolved_temporal_ui_url}"
+        + ("" if own_server else "  (existing Temporal server)"),
+        f"    Market data   {market['configured']}",
+        f"    Data dir      {settings.data_dir.resolve()}",
+    ]
+    if password:
+        lines += [
+            "",
+            f"    First login   admin / {password}",
+            "                  (shown only this once: note it down)",
+        ]
+    lines += ["", "  Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+async def run_dev(settings: Settings, host: str | None, port: int | None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    load_or_create_key(settings)
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    password = await ensure_admin(settings)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    server: DevServer | None = None
+    if not await temporal_answers(settings):
+        logger.info("starting the Temporal dev server ({})", settings.temporal_address)
+        server = DevServer(settings)
+        server.start()
+    stack = Stack(settings, host=host, port=port)
+    try:
+        if server is not None:
+            await server.wait_ready()
+        await stack.start()
+        print(_banner(stack, settings, password, server is not None), file=sys.stderr, flush=True)
+        waiter = asyncio.create_task(stack.wait())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if waiter.done():
+            waiter.result()
+        else:
+            waiter.cancel()
+        logger.info("stopping")
+    finally:
+        await stack.stop()
+        if server is not None:
+            await asyncio.to_thread(server.stop)

@@ -1,0 +1,116 @@
+"""Runs the API server and/or a worker in this process (used by `aristobot dev`, `api`,
+`worker`, the tests and the benchmarks: one code path for all of them)."""
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import uvicorn
+from loguru import logger
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from api.app import create_app
+from config.settings import Settings
+from workers.runtime import Runtime
+from workers.temporal import connect, ensure_search_attributes
+from workers.worker import build_worker
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the process entry point owns them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def connect_when_ready(settings: Settings, timeout: float | None = None) -> Client:
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    delay = 0.5
+    while True:
+        try:
+            return await connect(settings)
+        except Exception as exc:  # not up yet: wait and retry
+            if deadline is not None and loop.time() > deadline:
+                raise RuntimeError(
+                    f"Temporal is not reachable at {settings.temporal_address}: {exc}"
+                ) from exc
+            logger.info("waiting for Temporal at {} ({})", settings.temporal_address, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Stack:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api: bool = True,
+        worker: bool = True,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host or settings.host
+        self.port = settings.port if port is None else port
+        self._want_api, self._want_worker = api, worker
+        self.runtime: Runtime | None = None
+        self.client: Client | None = None
+        self.worker: Worker | None = None
+        self.server: _EmbeddedServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.runtime = Runtime.create(self.settings)
+        if self._want_worker:
+            self.client = await connect_when_ready(self.settings)
+            await ensure_search_attributes(self.client, self.settings.temporal_namespace)
+            self.worker = build_worker(self.client, self.runtime)
+            self._tasks.append(asyncio.create_task(self.worker.run()))
+        if self._want_api:
+            app = create_app(self.runtime, self.client)
+            config = uvicorn.Config(
+                app,
+                host=self.host,
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=5,
+            )
+            self.server = _EmbeddedServer(config)
+            self._tasks.append(asyncio.create_task(self.server.serve()))
+            while not self.server.started:
+                if self._tasks[-1].done():
+                    self._tasks[-1].result()  # raises the bind error
+                    raise RuntimeError("the API server stopped during start-up")
+                await asyncio.sleep(0.02)
+            if self.port == 0:
+                sockets = self.server.servers[0].sockets
+                self.port = sockets[0].getsockname()[1]
+
+    async def wait(self) -> None:
+        """Returns when any component stops (or raises its error)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.worker is not None:
+            # Waits up to the graceful-shutdown timeout for in-flight activities.
+            with contextlib.suppress(Exception):
+                await self.worker.shutdown()
+        for task in self._tasks:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=self.settings.worker_shutdown_grace + 10)
+        if self.runtime is not None:
+            await self.runtime.close()

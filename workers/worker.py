@@ -1,0 +1,37 @@
+"""The Temporal worker: which workflows and activities run on the task queue."""
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.orders import OrderActivities
+from activities.trading import TradingActivities
+from activities.webhooks import WebhookActivities
+from workers.runtime import Runtime
+from workflows.webhook_signal import WebhookSignalWorkflow
+
+
+def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None) -> Worker:
+    trading = TradingActivities(runtime.connectors)
+    orders = OrderActivities(runtime.sessions, runtime.vault.install_salt)
+    webhooks = WebhookActivities(runtime.sessions)
+    return Worker(
+        client,
+        task_queue=task_queue or runtime.settings.task_queue,
+        workflows=[WebhookSignalWorkflow],
+        activities=[
+            trading.load_trading_context,
+            trading.fetch_balances,
+            trading.fetch_price,
+            trading.place_order,
+            orders.record_new_order,
+            orders.record_exchange_order,
+            orders.record_order_failure,
+            orders.apply_fill,
+            webhooks.mark_webhook_processing,
+            webhooks.finish_webhook,
+        ],
+        # A restart waits for an in-flight order activity instead of cutting it in half.
+        graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),
+    )

@@ -1,0 +1,33 @@
+"""Workflow names, ids and inputs: what starters (the API) need, without workflow code."""
+
+import re
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+WEBHOOK_SIGNAL = "WebhookSignal"
+
+
+class WebhookSignalInput(BaseModel):
+    webhook_id: int
+    user_id: int
+    broker_id: int
+    action: str
+    symbol: str | None = None
+    price: Decimal | None = None
+    percent: Decimal = Decimal(100)
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+class WebhookSignalResult(BaseModel):
+    status: str
+    outcome: str
+    order_id: int | None = None
+    position_id: int | None = None
+
+
+def webhook_workflow_id(broker_id: int, webhook_id: int, action: str, symbol: str | None) -> str:
+    """Readable and unique: `webhook-b3-w42-buymarket-btc-usdt`."""
+    tail = f"-{re.sub(r'[^a-z0-9]+', '-', symbol.lower())}" if symbol else ""
+    return f"webhook-b{broker_id}-w{webhook_id}-{action.lower()}{tail}"

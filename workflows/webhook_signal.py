@@ -1,0 +1,253 @@
+"""A TradingView alert becomes exactly one order: size it, place it, record it, update the
+position, and write the outcome on the webhook record."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import (
+        NewOrder,
+        OrderActivities,
+        OrderFailure,
+        OrderUpdate,
+        PositionRequest,
+        PositionSummary,
+    )
+    from activities.trading import (
+        PlaceOrderRequest,
+        PriceRequest,
+        TradingActivities,
+        TradingContext,
+        TradingContextRequest,
+    )
+    from activities.webhooks import WebhookActivities, WebhookOutcome
+    from exchanges.types import ExchangeOrder, OrderRequest
+    from trading.sizing import OrderSize, SizingError, size_buy, size_sell
+    from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput, WebhookSignalResult
+
+DATABASE = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=15),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+    ),
+)
+EXCHANGE_READ = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=10,
+    ),
+)
+# A placement may be retried only because the retry looks the client order id up first.
+EXCHANGE_WRITE = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=20,
+    ),
+)
+
+
+def failure_message(error: BaseException) -> str:
+    cause: BaseException | None = error
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause)
+
+
+def is_business_failure(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    return isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+@workflow.defn(name=WEBHOOK_SIGNAL)
+class WebhookSignalWorkflow:
+    def __init__(self) -> None:
+        self._order_id: int | None = None
+
+    @workflow.run
+    async def run(self, signal: WebhookSignalInput) -> WebhookSignalResult:
+        await workflow.execute_activity_method(
+            WebhookActivities.mark_webhook_processing, signal.webhook_id, **DATABASE
+        )
+        try:
+            result = await self._execute(signal)
+        except (ActivityError, ApplicationError) as error:
+            message = failure_message(error)
+            await workflow.execute_activity_method(
+                WebhookActivities.finish_webhook,
+                WebhookOutcome(
+                    webhook_id=signal.webhook_id,
+                    status="error",
+                    error=message,
+                    order_id=self._order_id,
+                ),
+                **DATABASE,
+            )
+            raise ApplicationError(message, non_retryable=True) from error
+        await workflow.execute_activity_method(
+            WebhookActivities.finish_webhook,
+            WebhookOutcome(
+                webhook_id=signal.webhook_id,
+                status="processed",
+                outcome=result.outcome,
+                order_id=result.order_id,
+            ),
+            **DATABASE,
+        )
+        return result
+
+    async def _execute(self, signal: WebhookSignalInput) -> WebhookSignalResult:
+        if signal.action == "PING":
+            return WebhookSignalResult(status="processed", outcome="PING received")
+        assert signal.symbol is not None
+        context = await workflow.execute_activity_method(
+            TradingActivities.load_trading_context,
+            TradingContextRequest(broker_id=signal.broker_id, symbol=signal.symbol),
+            **EXCHANGE_READ,
+        )
+        if context.trading_mode != "webhooks":
+            raise ApplicationError(
+                f"broker '{context.broker_name}' has trading mode '{context.trading_mode}':"
+                " set it to 'webhooks' to trade from TradingView alerts",
+                type="TradingModeOff",
+                non_retryable=True,
+            )
+        if signal.action == "MAJ":
+            raise ApplicationError("MAJ is not supported yet", non_retryable=True)
+        size = await self._size(signal, context)
+        side = "buy" if signal.action.startswith("Buy") else "sell"
+        order_type = "market" if signal.action.endswith("Market") else "limit"
+        recorded = await workflow.execute_activity_method(
+            OrderActivities.record_new_order,
+            NewOrder(
+                user_id=signal.user_id,
+                broker_id=signal.broker_id,
+                symbol=signal.symbol,
+                side=side,
+                type=order_type,
+                source="webhook",
+                step="entry" if side == "buy" else "exit",
+                quantity=None if size.quote_amount else size.quantity,
+                quote_amount=size.quote_amount,
+                price=signal.price if order_type == "limit" else None,
+                webhook_id=signal.webhook_id,
+            ),
+            **DATABASE,
+        )
+        self._order_id = recorded.order_id
+        placed = await self._place(
+            signal,
+            OrderRequest(
+                symbol=signal.symbol,
+                side=side,
+                type=order_type,
+                client_order_id=recorded.client_order_id,
+                quantity=None if size.quote_amount else size.quantity,
+                quote_amount=size.quote_amount,
+                price=signal.price if order_type == "limit" else None,
+            ),
+        )
+        await workflow.execute_activity_method(
+            OrderActivities.record_exchange_order,
+            OrderUpdate(order_id=recorded.order_id, exchange_order=placed),
+            **DATABASE,
+        )
+        position: PositionSummary | None = None
+        if placed.filled_quantity > 0:
+            position = await workflow.execute_activity_method(
+                OrderActivities.apply_fill,
+                PositionRequest(
+                    order_id=recorded.order_id,
+                    market=context.market,
+                    stop_loss=signal.stop_loss,
+                    take_profit=signal.take_profit,
+                    webhook_id=signal.webhook_id,
+                ),
+                **DATABASE,
+            )
+        return WebhookSignalResult(
+            status="processed",
+            outcome=_describe(placed, context, position),
+            order_id=recorded.order_id,
+            position_id=position.position_id if position else None,
+        )
+
+    async def _size(self, signal: WebhookSignalInput, context: TradingContext) -> OrderSize:
+        market = context.market
+        balances = await workflow.execute_activity_method(
+            TradingActivities.fetch_balances, signal.broker_id, **EXCHANGE_READ
+        )
+        price = signal.price
+        if price is None:
+            price = await workflow.execute_activity_method(
+                TradingActivities.fetch_price,
+                PriceRequest(broker_id=signal.broker_id, symbol=market.symbol),
+                **EXCHANGE_READ,
+            )
+        try:
+            if signal.action.startswith("Buy"):
+                quote = balances.get(market.quote)
+                return size_buy(
+                    market,
+                    quote.free if quote else Decimal(0),
+                    signal.percent,
+                    price,
+                    by_quote_amount=signal.action == "BuyMarket"
+                    and context.capabilities.market_buy_by_quote,
+                )
+            base = balances.get(market.base)
+            return size_sell(market, base.free if base else Decimal(0), signal.percent, price)
+        except SizingError as error:
+            raise ApplicationError(str(error), type="SizingError", non_retryable=True) from None
+
+    async def _place(self, signal: WebhookSignalInput, order: OrderRequest) -> ExchangeOrder:
+        assert self._order_id is not None
+        try:
+            return await workflow.execute_activity_method(
+                TradingActivities.place_order,
+                PlaceOrderRequest(broker_id=signal.broker_id, order=order),
+                **EXCHANGE_WRITE,
+            )
+        except ActivityError as error:
+            await workflow.execute_activity_method(
+                OrderActivities.record_order_failure,
+                OrderFailure(
+                    order_id=self._order_id,
+                    status="rejected" if is_business_failure(error) else "error",
+                    message=failure_message(error),
+                ),
+                **DATABASE,
+            )
+            raise
+
+
+def _describe(
+    placed: ExchangeOrder, context: TradingContext, position: PositionSummary | None
+) -> str:
+    market = context.market
+    verb = "bought" if placed.side == "buy" else "sold"
+    if placed.status == "open":
+        text = (
+            f"{placed.type} {placed.side} of {placed.quantity} {market.base} at {placed.price}"
+            f" {market.quote} placed on {context.exchange}, waiting for the market"
+        )
+    else:
+        text = (
+            f"{verb} {placed.filled_quantity} {market.base} at {placed.average_price}"
+            f" {market.quote} (fee {placed.fee} {placed.fee_asset or ''})".rstrip()
+        )
+    if position and position.position_id is not None:
+        text += f"; position #{position.position_id} {position.status}, {position.quantity}"
+        text += f" {market.base}"
+    return text
