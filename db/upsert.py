@@ -12,6 +12,12 @@ async def insert_ignore(
 ) -> bool:
     """Insert unless a row with the same `conflict` columns exists; True if inserted."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    statement = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+        # rowcount is not reliable for ORM-enabled inserts; a returned row is.
+        .returning(*(getattr(model, column) for column in conflict))
+    )
     result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.first() is not None
