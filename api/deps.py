@@ -26,8 +26,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 TemporalDep = Annotated[TemporalLink, Depends(get_temporal)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessions() as session:
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    # Changing requests get a write session up front (SQLite: no lock upgrade mid-request);
+    # reads stay deferred so a handler can call code that opens its own write transaction.
+    reading = request.method in ("GET", "HEAD")
+    async with runtime.sessions() if reading else runtime.sessions.writer() as session:
         yield session
 
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     market: MarketMode = "auto"
     binance_ws_url: str = "wss://stream.binance.com:9443"
     binance_rest_url: str = "https://api.binance.com"
+    # How long a fetched market price is reused (limits calls to Binance's public API).
+    price_cache_seconds: float = Field(default=1.0, ge=0)
     log_level: str = "INFO"
     # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
     worker_shutdown_grace: float = Field(default=30.0, ge=0)

@@ -1,5 +1,6 @@
 """Engine and session factory for SQLite (embedded default) and PostgreSQL."""
 
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from typing import Any
 
 from sqlalchemy import event
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SessionFactory = async_sessionmaker[AsyncSession]
+IMMEDIATE = "aristobot_begin_immediate"
 
 
 def sync_url(url: str) -> str:
@@ -33,8 +34,9 @@ def async_url(url: str) -> str:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # Two processes (API, worker) write the same file: WAL lets readers run beside the
-    # writer; BEGIN IMMEDIATE takes the write lock up front so a read-then-write transaction
-    # waits its turn (busy_timeout) instead of failing with "database is locked".
+    # writer. Write transactions (Sessions.begin) start with BEGIN IMMEDIATE so a
+    # read-then-write transaction waits its turn (busy_timeout) instead of failing with
+    # "database is locked"; read transactions stay deferred and never block anyone.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -47,7 +49,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -59,5 +62,29 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(target, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class Sessions:
+    """`sessions()` for reading; `sessions.begin()` for a write transaction (committed on
+    exit), which on SQLite takes the write lock up front."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        self._write = async_sessionmaker(
+            engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
+        )
+
+    def __call__(self) -> AsyncSession:
+        return self._read()
+
+    def writer(self) -> AsyncSession:
+        """A session whose first statement takes the write lock (commit it yourself)."""
+        return self._write()
+
+    def begin(self) -> AsyncContextManager[AsyncSession]:
+        return self._write.begin()
+
+
+SessionFactory = Sessions
+
+
+def create_session_factory(engine: AsyncEngine) -> Sessions:
+    return Sessions(engine)

@@ -14,18 +14,20 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from config.settings import MarketMode
+from config.settings import MarketMode, Settings
 from exchanges.errors import ExchangeError, NetworkError, UnknownSymbol
 from market.binance_public import BinancePublic
 from market.simulated import simulated_price, simulated_range
 
 RETRY_BINANCE_AFTER = 60.0
-CACHE_SECONDS = 1.0
 
 
 class PriceSource:
-    def __init__(self, configured: MarketMode, binance_rest_url: str) -> None:
+    def __init__(
+        self, configured: MarketMode, binance_rest_url: str, cache_seconds: float = 1.0
+    ) -> None:
         self.configured = configured
+        self._cache_seconds = cache_seconds
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=3.0))
         self._binance = BinancePublic(binance_rest_url, self._client)
         self._use_binance = configured != "simulated"
@@ -77,7 +79,7 @@ class PriceSource:
 
     async def price(self, symbol: str) -> Decimal:
         cached = self._cache.get(symbol)
-        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached and time.monotonic() - cached[0] < self._cache_seconds:
             return cached[1]
         if await self._binance_available():
             try:
@@ -124,5 +126,5 @@ class PriceSource:
         return simulated_range(symbol, since, datetime.now(UTC))
 
 
-def create_price_source(configured: MarketMode, binance_rest_url: str) -> PriceSource:
-    return PriceSource(configured, binance_rest_url)
+def create_price_source(settings: Settings) -> PriceSource:
+    return PriceSource(settings.market, settings.binance_rest_url, settings.price_cache_seconds)

@@ -103,6 +103,7 @@ def settings(
         port=0,
         market="binance",
         binance_rest_url=market[1],
+        price_cache_seconds=0,
         secret_key=secrets.token_urlsafe(32),
         worker_shutdown_grace=5,
     )

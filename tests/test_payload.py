@@ -8,7 +8,7 @@ from exchanges.symbols import SymbolError, normalize_symbol
 from tradingview.payload import PayloadError, parse_body, parse_signal
 
 
-def parse(body: bytes | str):  # type: ignore[no-untyped-def]
+def parse(body: bytes | str):
     return parse_signal(parse_body(body.encode() if isinstance(body, str) else body))
 
 

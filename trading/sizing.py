@@ -45,6 +45,7 @@ def size_buy(
     *,
     by_quote_amount: bool,
 ) -> OrderSize:
+    price = market.round_price(price)
     if quote_free <= 0:
         raise SizingError(f"no {market.quote} available to buy {market.base}")
     spend = _share(quote_free, percent)
@@ -62,6 +63,7 @@ def size_buy(
 
 
 def size_sell(market: Market, base_free: Decimal, percent: Decimal, price: Decimal) -> OrderSize:
+    price = market.round_price(price)
     if base_free <= 0:
         raise SizingError(f"no {market.base} held to sell")
     quantity = floor_to_step(_share(base_free, percent), market.amount_step)

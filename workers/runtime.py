@@ -25,7 +25,7 @@ class Runtime:
         engine = create_engine(settings.resolved_database_url)
         sessions = create_session_factory(engine)
         vault = Vault.from_settings(settings)
-        prices = create_price_source(settings.market, settings.binance_rest_url)
+        prices = create_price_source(settings)
         return cls(
             settings=settings,
             engine=engine,

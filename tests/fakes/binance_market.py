@@ -57,7 +57,7 @@ def create_app(state: MarketState) -> FastAPI:
         return {"serverTime": int(time.time() * 1000)}
 
     @app.get("/api/v3/ticker/price")
-    async def ticker_price(symbol: str | None = None, symbols: str | None = None):  # type: ignore[no-untyped-def]
+    async def ticker_price(symbol: str | None = None, symbols: str | None = None):
         state.ticker_requests += 1
         state.ticker_requested.set()
         if state.ticker_delay:
@@ -72,7 +72,7 @@ def create_app(state: MarketState) -> FastAPI:
         return [{"symbol": n, "price": str(state.prices[n])} for n in names]
 
     @app.get("/api/v3/klines")
-    async def klines(  # type: ignore[no-untyped-def]
+    async def klines(
         symbol: str,
         interval: str,
         startTime: int | None = None,
