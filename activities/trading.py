@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import as_application_error, business_error
+from activities.heartbeat import heartbeating
 from exchanges.errors import DuplicateOrder, ExchangeError, OrderNotFound
 from exchanges.registry import BrokerNotFound, ConnectorRegistry
 from exchanges.types import Balance, Capabilities, ExchangeOrder, Market, OrderRequest
@@ -47,7 +48,7 @@ class TradingActivities:
             raise business_error(str(exc), "BrokerNotFound") from exc
         try:
             connector = self._connectors.connector(broker)
-            markets = await connector.load_markets()
+            markets = await heartbeating(connector.load_markets())
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
         market = markets.get(request.symbol)
@@ -69,7 +70,7 @@ class TradingActivities:
     async def fetch_balances(self, broker_id: int) -> dict[str, Balance]:
         try:
             connector = await self._connectors.for_broker(broker_id)
-            return await connector.fetch_balances()
+            return await heartbeating(connector.fetch_balances())
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
 
@@ -77,12 +78,15 @@ class TradingActivities:
     async def fetch_price(self, request: PriceRequest) -> Decimal:
         try:
             connector = await self._connectors.for_broker(request.broker_id)
-            return (await connector.fetch_ticker(request.symbol)).price
+            return (await heartbeating(connector.fetch_ticker(request.symbol))).price
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
 
     @activity.defn
     async def place_order(self, request: PlaceOrderRequest) -> ExchangeOrder:
+        return await heartbeating(self._place_once(request))
+
+    async def _place_once(self, request: PlaceOrderRequest) -> ExchangeOrder:
         """Places the order at most once: the client order id is deterministic, and a retry
         (the previous attempt may have landed before a timeout or crash) adopts the order the
         exchange already has instead of placing a second one."""

@@ -1,19 +1,22 @@
 """Column types that keep money exact on every backend."""
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+_WIDE = Context(prec=80)
+
 
 def normalize_decimal(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation (1E+2)."""
     if value == 0:
         return Decimal(0)
-    text = format(value.normalize(), "f")
-    return Decimal(text)
+    # normalize() rounds to the context precision (28 digits by default): use enough for
+    # NUMERIC(38, 18) and more.
+    return Decimal(format(value.normalize(_WIDE), "f"))
 
 
 class Money(TypeDecorator[Decimal]):

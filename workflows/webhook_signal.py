@@ -37,6 +37,7 @@ DATABASE = workflow.ActivityConfig(
 )
 EXCHANGE_READ = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=30),
@@ -46,6 +47,7 @@ EXCHANGE_READ = workflow.ActivityConfig(
 # A placement may be retried only because the retry looks the client order id up first.
 EXCHANGE_WRITE = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=30),

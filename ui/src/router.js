@@ -2,6 +2,11 @@ import { createRouter, createWebHistory } from 'vue-router'
 import { useAuthStore } from './stores/auth'
 import AppLayout from './components/AppLayout.vue'
 import LoginView from './views/LoginView.vue'
+import BrokersView from './views/BrokersView.vue'
+import WebhooksView from './views/WebhooksView.vue'
+import OrdersView from './views/OrdersView.vue'
+import PositionsView from './views/PositionsView.vue'
+import NotFoundView from './views/NotFoundView.vue'
 
 const routes = [
   { path: '/login', name: 'login', component: LoginView, meta: { public: true, title: 'Log in' } },
@@ -13,31 +18,31 @@ const routes = [
       {
         path: 'brokers',
         name: 'brokers',
-        component: () => import('./views/BrokersView.vue'),
+        component: BrokersView,
         meta: { title: 'Brokers' },
       },
       {
         path: 'webhooks',
         name: 'webhooks',
-        component: () => import('./views/WebhooksView.vue'),
+        component: WebhooksView,
         meta: { title: 'Webhooks' },
       },
       {
         path: 'orders',
         name: 'orders',
-        component: () => import('./views/OrdersView.vue'),
+        component: OrdersView,
         meta: { title: 'Orders' },
       },
       {
         path: 'positions',
         name: 'positions',
-        component: () => import('./views/PositionsView.vue'),
+        component: PositionsView,
         meta: { title: 'Positions' },
       },
       {
         path: ':pathMatch(.*)*',
         name: 'not-found',
-        component: () => import('./views/NotFoundView.vue'),
+        component: NotFoundView,
         meta: { title: 'Not found' },
       },
     ],

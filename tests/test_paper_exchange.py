@@ -1,0 +1,168 @@
+"""The paper exchange: fills, fees, slippage, filters, resting limits, persistence."""
+
+import asyncio
+import secrets
+from decimal import Decimal as D
+
+import pytest
+
+from db.models import Broker, User
+from exchanges.errors import (
+    DuplicateOrder,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    UnknownSymbol,
+)
+from exchanges.paper import PaperExchange, seed_balances
+from exchanges.types import OrderRequest
+from tests.fakes.binance_market import MarketState
+from workers.stack import Stack
+
+
+async def new_account(
+    stack: Stack, balances: dict[str, str], fee: str = "0.001", slippage: str = "0"
+) -> PaperExchange:
+    runtime = stack.runtime
+    assert runtime is not None
+    async with runtime.sessions.begin() as session:
+        user = User(username=f"paper-{secrets.token_hex(4)}", password_hash="x")
+        session.add(user)
+        await session.flush()
+        broker = Broker(
+            user_id=user.id,
+            name="p",
+            exchange="paper",
+            webhook_token_hash=secrets.token_hex(32),
+            webhook_token_encrypted="x",
+        )
+        session.add(broker)
+        await session.flush()
+        await seed_balances(session, broker.id, {a: D(v) for a, v in balances.items()})
+    return PaperExchange(broker.id, runtime.sessions, runtime.prices, D(fee), D(slippage))
+
+
+def order(**fields: object) -> OrderRequest:
+    defaults: dict[str, object] = {"client_order_id": secrets.token_hex(8)}
+    return OrderRequest(**{**defaults, **fields})  # type: ignore[arg-type]
+
+
+async def free(paper: PaperExchange) -> dict[str, D]:
+    return {a: b.free for a, b in (await paper.fetch_balances()).items()}
+
+
+async def test_market_buy_with_slippage_and_fee(
+    stack: Stack, market: tuple[MarketState, str]
+) -> None:
+    market[0].set_price("BNBUSDT", "600")
+    paper = await new_account(stack, {"USDT": "1000"}, slippage="0.01")
+    filled = await paper.create_order(
+        order(symbol="BNB/USDT", side="buy", type="market", quantity=D("1.2345"))
+    )
+    # quantity floored to the 0.001 step; price 600 x 1.01 = 606
+    assert (filled.status, filled.filled_quantity, filled.average_price) == (
+        "filled",
+        D("1.234"),
+        D(606),
+    )
+    assert (filled.fee, filled.fee_asset) == (D("0.001234"), "BNB")
+    assert await free(paper) == {"USDT": D(1000) - D("1.234") * 606, "BNB": D("1.232766")}
+
+
+async def test_quote_amount_buy_never_spends_more_than_asked(
+    stack: Stack, market: tuple[MarketState, str]
+) -> None:
+    market[0].set_price("BTCUSDT", "43210.99")
+    paper = await new_account(stack, {"USDT": "100"})
+    filled = await paper.create_order(
+        order(symbol="BTC/USDT", side="buy", type="market", quote_amount=D(100))
+    )
+    assert filled.filled_quantity == D("0.00231")  # 100 / 43210.99 = 0.0023142 -> 0.00231
+    spent = D(100) - (await free(paper))["USDT"]
+    assert spent == D("0.00231") * D("43210.99") <= 100
+
+
+async def test_filters_and_unknown_symbols(stack: Stack, market: tuple[MarketState, str]) -> None:
+    market[0].set_price("BTCUSDT", "50000")
+    paper = await new_account(stack, {"USDT": "1000"})
+    with pytest.raises(InvalidOrder, match="NOTIONAL"):
+        await paper.create_order(
+            order(symbol="BTC/USDT", side="buy", type="market", quantity=D("0.00005"))
+        )
+    with pytest.raises(InvalidOrder, match="LOT_SIZE"):
+        await paper.create_order(
+            order(symbol="BTC/USDT", side="buy", type="market", quantity=D("0.000001"))
+        )
+    with pytest.raises(UnknownSymbol, match="unknown symbol"):
+        await paper.create_order(
+            order(symbol="NOPE/USDT", side="buy", type="market", quantity=D(1))
+        )
+    with pytest.raises(InsufficientFunds, match="insufficient balance"):
+        await paper.create_order(order(symbol="BTC/USDT", side="buy", type="market", quantity=D(1)))
+    with pytest.raises(InsufficientFunds):
+        await paper.create_order(
+            order(symbol="BTC/USDT", side="sell", type="market", quantity=D("0.001"))
+        )
+    assert await free(paper) == {"USDT": D(1000)}  # nothing moved
+
+
+async def test_limit_rests_until_the_market_crosses(
+    stack: Stack, market: tuple[MarketState, str]
+) -> None:
+    state, _ = market
+    state.set_price("ETHUSDT", "2500")
+    paper = await new_account(stack, {"USDT": "1000"})
+    resting = await paper.create_order(
+        order(symbol="ETH/USDT", side="buy", type="limit", quantity=D("0.2"), price=D("2400.005"))
+    )
+    assert resting.status == "open" and resting.price == D("2400")  # floored to the tick
+    balances = await paper.fetch_balances()
+    assert (balances["USDT"].free, balances["USDT"].locked) == (D(520), D(480))
+    # The price dips through 2400 and comes back: the order filled on the way.
+    await asyncio.sleep(0.01)
+    state.set_price("ETHUSDT", "2399")
+    state.set_price("ETHUSDT", "2550")
+    fetched = await paper.fetch_order("ETH/USDT", exchange_order_id=resting.exchange_order_id)
+    assert (fetched.status, fetched.average_price) == ("filled", D(2400))
+    assert await free(paper) == {"USDT": D(520), "ETH": D("0.1998")}
+    assert await paper.fetch_open_orders() == []
+
+
+async def test_cancel_releases_the_locked_funds(
+    stack: Stack, market: tuple[MarketState, str]
+) -> None:
+    market[0].set_price("SOLUSDT", "150")
+    paper = await new_account(stack, {"SOL": "10"})
+    resting = await paper.create_order(
+        order(symbol="SOL/USDT", side="sell", type="limit", quantity=D(4), price=D(500))
+    )
+    assert (await paper.fetch_balances())["SOL"].locked == D(4)
+    assert [o.client_order_id for o in await paper.fetch_open_orders("SOL/USDT")] == [
+        resting.client_order_id
+    ]
+    canceled = await paper.cancel_order("SOL/USDT", client_order_id=resting.client_order_id)
+    assert canceled.status == "canceled"
+    assert await free(paper) == {"SOL": D(10)}
+    with pytest.raises(InvalidOrder, match="already canceled"):
+        await paper.cancel_order("SOL/USDT", exchange_order_id=resting.exchange_order_id)
+    with pytest.raises(OrderNotFound):
+        await paper.cancel_order("SOL/USDT", client_order_id="missing")
+
+
+async def test_client_ids_are_unique_and_state_persists(
+    stack: Stack, market: tuple[MarketState, str]
+) -> None:
+    market[0].set_price("XRPUSDT", "0.5")
+    paper = await new_account(stack, {"USDT": "100"})
+    request = order(symbol="XRP/USDT", side="buy", type="market", quantity=D(20))
+    placed = await paper.create_order(request)
+    with pytest.raises(DuplicateOrder):
+        await paper.create_order(request)
+    # A new connector (a restarted worker) sees the same account and order.
+    assert stack.runtime is not None
+    again = PaperExchange(paper.broker_id, stack.runtime.sessions, stack.runtime.prices)
+    found = await again.fetch_order("XRP/USDT", client_order_id=request.client_order_id)
+    assert found.exchange_order_id == placed.exchange_order_id
+    assert (await again.fetch_balances())["XRP"].free == D("19.98")
+    with pytest.raises(OrderNotFound):
+        await again.fetch_order("XRP/USDT", client_order_id="never-placed")

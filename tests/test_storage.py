@@ -1,0 +1,79 @@
+"""Exact decimals on both backends, secrets at rest, the generated key file."""
+
+import os
+import stat
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from config.secrets import Vault, load_or_create_key
+from config.settings import Settings
+from db.models import Broker, PaperBalance, User
+from workers.stack import Stack
+
+AMOUNTS = [
+    D("0.000000000000000001"),
+    D("0.1"),
+    D("12345678901234567890.123456789012345678"),
+    D("99999.99999999"),
+    D("-42.5"),
+    D(0),
+]
+
+
+async def test_money_round_trips_exactly(stack: Stack) -> None:
+    assert stack.runtime is not None
+    sessions = stack.runtime.sessions
+    async with sessions.begin() as session:
+        user = User(username=f"money-{os.getpid()}", password_hash="x")
+        session.add(user)
+        await session.flush()
+        broker = Broker(
+            user_id=user.id,
+            name="m",
+            exchange="paper",
+            webhook_token_hash=os.urandom(16).hex(),
+            webhook_token_encrypted="x",
+        )
+        session.add(broker)
+        await session.flush()
+        for index, amount in enumerate(AMOUNTS):
+            session.add(PaperBalance(broker_id=broker.id, asset=f"A{index}", free=amount))
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(PaperBalance)
+            .where(PaperBalance.broker_id == broker.id)
+            .order_by(PaperBalance.asset)
+        )
+        assert [r.free for r in rows] == AMOUNTS
+
+
+async def test_floats_are_refused(stack: Stack) -> None:
+    assert stack.runtime is not None
+    with pytest.raises(Exception, match="money must be Decimal"):
+        async with stack.runtime.sessions.begin() as session:
+            session.add(PaperBalance(broker_id=1, asset="F", free=0.1))  # type: ignore[arg-type]
+
+
+def test_generated_key_is_private_and_stable(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key=None)
+    key = load_or_create_key(settings)
+    mode = stat.S_IMODE((tmp_path / "secret.key").stat().st_mode)
+    assert mode == 0o600
+    assert load_or_create_key(settings) == key
+    vault = Vault(key)
+    assert vault.decrypt(vault.encrypt("s3cret")) == "s3cret"
+
+
+def test_a_changed_key_is_reported_plainly(tmp_path: Path) -> None:
+    token = Vault(load_or_create_key(Settings(data_dir=tmp_path / "a"))).encrypt("x")
+    other = Vault(load_or_create_key(Settings(data_dir=tmp_path / "b")))
+    with pytest.raises(ValueError, match="ARISTOBOT_SECRET_KEY changed"):
+        other.decrypt(token)
+
+
+def test_short_configured_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="too short"):
+        load_or_create_key(Settings(data_dir=tmp_path, secret_key="abc"))
