@@ -44,7 +44,7 @@ async def new_account(
 
 def order(**fields: object) -> OrderRequest:
     defaults: dict[str, object] = {"client_order_id": secrets.token_hex(8)}
-    return OrderRequest(**{**defaults, **fields})  # type: ignore[arg-type]
+    return OrderRequest(**{**defaults, **fields})
 
 
 async def free(paper: PaperExchange) -> dict[str, D]:

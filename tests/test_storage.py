@@ -54,7 +54,7 @@ async def test_floats_are_refused(stack: Stack) -> None:
     assert stack.runtime is not None
     with pytest.raises(Exception, match="money must be Decimal"):
         async with stack.runtime.sessions.begin() as session:
-            session.add(PaperBalance(broker_id=1, asset="F", free=0.1))  # type: ignore[arg-type]
+            session.add(PaperBalance(broker_id=1, asset="F", free=0.1))
 
 
 def test_generated_key_is_private_and_stable(tmp_path: Path) -> None:

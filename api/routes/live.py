@@ -14,11 +14,13 @@ router = APIRouter(tags=["live"])
 @router.websocket("/api/ws")
 async def live_feed(websocket: WebSocket) -> None:
     user = await websocket_user(websocket)
+    await websocket.accept()
     if user is None:
+        # Accept, then close with a code the dashboard can read (a refused handshake
+        # looks like a network error to a browser).
         await websocket.close(code=4401, reason="not logged in")
         return
     hub: EventHub = websocket.app.state.events
-    await websocket.accept()
     queue = hub.subscribe(user.id)
     await websocket.send_json({"topic": "hello", "data": {"user": user.username}})
     receiver = asyncio.create_task(_drain_client(websocket))
