@@ -1,6 +1,7 @@
 // The status bar's view of GET /healthz, polled every 10 s while the app shell is shown.
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, ref, watch } from 'vue'
+import { liveGeneration } from '../live'
 
 const POLL_MS = 10000
 
@@ -24,6 +25,7 @@ export const useStatusStore = defineStore('status', () => {
       apiOk.value = response.ok && body?.status === 'ok'
       error.value = response.ok ? null : body?.database?.error || `HTTP ${response.status}`
     } catch (err) {
+      health.value = null // what Temporal and the market were doing is unknown now
       apiOk.value = false
       error.value = `cannot reach the server (${err.message || err})`
     }
@@ -46,6 +48,11 @@ export const useStatusStore = defineStore('status', () => {
       timer = null
     }
   }
+
+  // The live feed coming back usually means the server did: don't wait for the next poll.
+  watch(liveGeneration, () => {
+    if (users > 0) refresh()
+  })
 
   const temporal = computed(() => health.value?.temporal ?? null)
   const market = computed(() => health.value?.market ?? null)
