@@ -12,6 +12,9 @@ T = TypeVar("T")
 
 
 async def heartbeating(work: Awaitable[T], every: float = 1.0) -> T:
+    if activity.info().is_local:  # local activities have no heartbeats
+        return await work
+
     async def beat() -> None:
         while True:
             activity.heartbeat()

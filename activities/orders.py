@@ -45,23 +45,21 @@ class RecordedOrder(BaseModel):
     client_order_id: str
 
 
-class OrderUpdate(BaseModel):
+class PlacedOrder(BaseModel):
+    """The exchange's answer for a recorded order, and what its fill means for the position."""
+
     order_id: int
     exchange_order: ExchangeOrder
+    market: Market
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    webhook_id: int | None = None
 
 
 class OrderFailure(BaseModel):
     order_id: int
     status: str  # rejected (the exchange or a rule said no) or error
     message: str
-
-
-class PositionRequest(BaseModel):
-    order_id: int
-    market: Market
-    stop_loss: Decimal | None = None
-    take_profit: Decimal | None = None
-    webhook_id: int | None = None
 
 
 class PositionSummary(BaseModel):
@@ -106,21 +104,27 @@ class OrderActivities:
             return RecordedOrder(order_id=order.id, client_order_id=cid)
 
     @activity.defn
-    async def record_exchange_order(self, update: OrderUpdate) -> None:
-        placed = update.exchange_order
+    async def record_placed_order(self, placed: PlacedOrder) -> PositionSummary | None:
+        """Stores the exchange's answer and, when it filled, applies the fill to the position
+        — one transaction, exactly once per order (a retry finds it already applied)."""
+        answer = placed.exchange_order
         async with self._sessions.begin() as session:
-            order = await session.get(Order, update.order_id, with_for_update=True)
+            order = await session.get(Order, placed.order_id, with_for_update=True)
             assert order is not None
-            order.exchange_order_id = placed.exchange_order_id
-            order.status = placed.status
-            order.quantity = placed.quantity or order.quantity
-            order.filled_quantity = placed.filled_quantity
-            order.average_price = placed.average_price
-            order.price = placed.price or order.price
-            order.fee, order.fee_asset = placed.fee, placed.fee_asset
-            order.raw = placed.raw
+            order.exchange_order_id = answer.exchange_order_id
+            order.status = answer.status
+            order.quantity = answer.quantity or order.quantity
+            order.filled_quantity = answer.filled_quantity
+            order.average_price = answer.average_price
+            order.price = answer.price or order.price
+            order.fee, order.fee_asset = answer.fee, answer.fee_asset
+            order.raw = answer.raw
             order.error = None
+            position = None
+            if order.filled_quantity > 0:
+                position = await self._apply_fill(session, order, placed)
             await emit(session, order.user_id, "order", order.id)
+            return _summary(position) if order.filled_quantity > 0 else None
 
     @activity.defn
     async def record_order_failure(self, failure: OrderFailure) -> None:
@@ -132,55 +136,51 @@ class OrderActivities:
             order.error = failure.message
             await emit(session, order.user_id, "order", order.id)
 
-    @activity.defn
-    async def apply_fill(self, request: PositionRequest) -> PositionSummary:
-        """Opens/increases (buy) or reduces/closes (sell) the position, exactly once per order."""
-        market = request.market
-        async with self._sessions.begin() as session:
-            order = await session.get(Order, request.order_id, with_for_update=True)
-            assert order is not None
-            position = await self._open_position(session, order)
-            if order.position_applied or order.filled_quantity <= 0:
-                return _summary(position)
-            assert order.average_price is not None
-            fill = Fill(
-                side=order.side,
-                quantity=order.filled_quantity,
-                price=order.average_price,
-                fee=order.fee,
-                fee_asset=order.fee_asset,
-            )
-            if order.side == "buy":
-                if position is None:
-                    position = Position(
-                        user_id=order.user_id,
-                        broker_id=order.broker_id,
-                        symbol=order.symbol,
-                        side="long",
-                        status="open",
-                        opened_webhook_id=request.webhook_id,
-                        opened_at=utcnow(),
-                        **PositionState().model_dump(),
-                    )
-                    session.add(position)
-                state = apply_buy(_state(position), fill, market.base)
-                _store(position, state)
-                if request.stop_loss is not None:
-                    position.stop_loss = request.stop_loss
-                if request.take_profit is not None:
-                    position.take_profit = request.take_profit
-            elif position is not None:
-                state, _realized = apply_sell(_state(position), fill, market.base)
-                _store(position, state)
-                if state.quantity < max(market.min_qty, market.amount_step):
-                    position.status, position.closed_at = "closed", utcnow()
-            await session.flush()
-            order.position_id = position.id if position is not None else None
-            order.position_applied = True
-            if position is not None:
-                await emit(session, order.user_id, "position", position.id)
-            await emit(session, order.user_id, "order", order.id)
-            return _summary(position)
+    async def _apply_fill(
+        self, session: AsyncSession, order: Order, placed: PlacedOrder
+    ) -> Position | None:
+        """Opens/increases (buy) or reduces/closes (sell) the position."""
+        market = placed.market
+        position = await self._open_position(session, order)
+        if order.position_applied:
+            return position
+        assert order.average_price is not None
+        fill = Fill(
+            side=order.side,
+            quantity=order.filled_quantity,
+            price=order.average_price,
+            fee=order.fee,
+            fee_asset=order.fee_asset,
+        )
+        if order.side == "buy":
+            if position is None:
+                position = Position(
+                    user_id=order.user_id,
+                    broker_id=order.broker_id,
+                    symbol=order.symbol,
+                    side="long",
+                    status="open",
+                    opened_webhook_id=placed.webhook_id,
+                    opened_at=utcnow(),
+                    **PositionState().model_dump(),
+                )
+                session.add(position)
+            _store(position, apply_buy(_state(position), fill, market.base))
+            if placed.stop_loss is not None:
+                position.stop_loss = placed.stop_loss
+            if placed.take_profit is not None:
+                position.take_profit = placed.take_profit
+        elif position is not None:
+            state, _realized = apply_sell(_state(position), fill, market.base)
+            _store(position, state)
+            if state.quantity < max(market.min_qty, market.amount_step):
+                position.status, position.closed_at = "closed", utcnow()
+        await session.flush()
+        order.position_id = position.id if position is not None else None
+        order.position_applied = True
+        if position is not None:
+            await emit(session, order.user_id, "position", position.id)
+        return position
 
     async def _open_position(self, session: AsyncSession, order: Order) -> Position | None:
         if order.position_id is not None:

@@ -1,5 +1,6 @@
 """Exchange-facing activities: the broker's trading context, balances, prices, placement."""
 
+import asyncio
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -26,9 +27,15 @@ class TradingContext(BaseModel):
     capabilities: Capabilities
 
 
-class PriceRequest(BaseModel):
+class SnapshotRequest(BaseModel):
     broker_id: int
     symbol: str
+    with_price: bool
+
+
+class MarketSnapshot(BaseModel):
+    balances: dict[str, Balance]
+    price: Decimal | None
 
 
 class PlaceOrderRequest(BaseModel):
@@ -67,18 +74,18 @@ class TradingActivities:
         )
 
     @activity.defn
-    async def fetch_balances(self, broker_id: int) -> dict[str, Balance]:
-        try:
-            connector = await self._connectors.for_broker(broker_id)
-            return await heartbeating(connector.fetch_balances())
-        except ExchangeError as exc:
-            raise as_application_error(exc) from exc
-
-    @activity.defn
-    async def fetch_price(self, request: PriceRequest) -> Decimal:
+    async def fetch_market_snapshot(self, request: SnapshotRequest) -> MarketSnapshot:
+        """Balances and (for market orders) the last price, fetched concurrently."""
         try:
             connector = await self._connectors.for_broker(request.broker_id)
-            return (await heartbeating(connector.fetch_ticker(request.symbol))).price
+            if not request.with_price:
+                return MarketSnapshot(
+                    balances=await heartbeating(connector.fetch_balances()), price=None
+                )
+            balances, ticker = await heartbeating(
+                asyncio.gather(connector.fetch_balances(), connector.fetch_ticker(request.symbol))
+            )
+            return MarketSnapshot(balances=balances, price=ticker.price)
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
 

@@ -8,6 +8,7 @@ from temporalio.client import Client
 
 from api.events import EventHub
 from api.routes import auth, brokers, health, history, live, tradingview
+from api.signal_starter import SignalStarter
 from api.static import mount_dashboard
 from api.temporal_link import TemporalLink
 from api.webhook_intake import WebhookIntake
@@ -21,9 +22,11 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.temporal.start()
         await app.state.events.start()
+        starter.run_sweeper()
         try:
             yield
         finally:
+            await starter.stop()
             await app.state.events.stop()
             await app.state.temporal.close()
 
@@ -37,7 +40,8 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
     app.state.runtime = runtime
     app.state.temporal = temporal
     app.state.events = EventHub(runtime)
-    app.state.intake = WebhookIntake(runtime.sessions, temporal, runtime.settings.task_queue)
+    starter = SignalStarter(runtime.sessions, temporal, runtime.settings.task_queue)
+    app.state.intake = WebhookIntake(runtime.sessions, starter)
     for module in (health, auth, brokers, history, live, tradingview):
         app.include_router(module.router)
     mount_dashboard(app)

@@ -1,6 +1,7 @@
 """Receiving a TradingView delivery: record it (exactly one row per delivery), deduplicate,
-start its workflow, answer. Everything here stays well inside TradingView's 3 s limit:
-two short transactions and one Temporal start call."""
+answer, and hand the accepted alert to the workflow starter. The answer waits for one
+short transaction only, so it stays far inside TradingView's 3 s limit under load and
+while Temporal is down (the alert then waits, recorded, until it is back)."""
 
 import hashlib
 import hmac
@@ -11,20 +12,17 @@ from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import delete, select, update
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from sqlalchemy import select, update
 
 from api.brokers_service import token_digest
-from api.temporal_link import TemporalLink
+from api.signal_starter import SignalStarter
 from db.base import utcnow
 from db.events import emit
 from db.models import Broker, User, Webhook, WebhookClaim
 from db.session import SessionFactory
 from db.upsert import insert_ignore
 from tradingview.payload import MAX_BODY_BYTES, PayloadError, Signal, parse_body, parse_signal
-from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput, webhook_workflow_id
-from workflows.search_attributes import order_attributes
+from workflows.inputs import webhook_workflow_id
 
 BODY_DEDUPE_WINDOW = timedelta(seconds=60)
 
@@ -51,10 +49,9 @@ class BrokerRef:
 
 
 class WebhookIntake:
-    def __init__(self, sessions: SessionFactory, temporal: TemporalLink, task_queue: str):
+    def __init__(self, sessions: SessionFactory, starter: SignalStarter):
         self._sessions = sessions
-        self._temporal = temporal
-        self._task_queue = task_queue
+        self._starter = starter
 
     async def receive(self, broker: BrokerRef, delivery: Delivery) -> Answer:
         trace_id = str(uuid.uuid4())
@@ -115,12 +112,11 @@ class WebhookIntake:
                 row.workflow_id = original.workflow_id
                 await emit(session, row.user_id, "webhook", row.id)
                 return Answer(200, _duplicate_body(original, row))
-            row.workflow_id = webhook_workflow_id(broker.id, row.id, signal.action, signal.symbol)
+            row.workflow_id = webhook_workflow_id(
+                broker.id, row.id, signal.action, signal.symbol, row.trace_id
+            )
             await emit(session, row.user_id, "webhook", row.id)
-        try:
-            await self._start(broker, row, signal)
-        except Exception as error:  # any start failure is reported, the row kept
-            return await self._start_failed(row, key, error)
+        self._starter.submit(row, broker.username)
         return Answer(
             200,
             {
@@ -158,57 +154,6 @@ class WebhookIntake:
         claim = await session.get(WebhookClaim, (broker_id, key))
         original: Webhook | None = await session.get(Webhook, claim.webhook_id)
         return original
-
-    async def _start(self, broker: BrokerRef, row: Webhook, signal: Signal) -> None:
-        assert row.workflow_id is not None
-        client: Client = self._temporal.client
-        await client.start_workflow(
-            WEBHOOK_SIGNAL,
-            WebhookSignalInput(
-                webhook_id=row.id,
-                user_id=broker.user_id,
-                broker_id=broker.id,
-                action=signal.action,
-                symbol=signal.symbol,
-                price=signal.price,
-                percent=signal.percent,
-                stop_loss=signal.stop_loss,
-                take_profit=signal.take_profit,
-            ),
-            id=row.workflow_id,
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=order_attributes(
-                user=broker.username,
-                broker_id=broker.id,
-                symbol=signal.symbol,
-                action=signal.action,
-                source="webhook",
-            ),
-            execution_timeout=timedelta(days=1),
-        )
-
-    async def _start_failed(self, row: Webhook, key: str, error: BaseException) -> Answer:
-        # Release the dedupe key so TradingView's own retry (it resends after a 5xx) is
-        # accepted instead of being answered "duplicate" with no order behind it.
-        message = f"could not start the order workflow: {error}"
-        logger.error("webhook {}: {}", row.id, message)
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(WebhookClaim).where(
-                    WebhookClaim.broker_id == row.broker_id,
-                    WebhookClaim.key == key,
-                    WebhookClaim.webhook_id == row.id,
-                )
-            )
-            await session.execute(
-                update(Webhook)
-                .where(Webhook.id == row.id)
-                .values(status="error", error=message, updated_at=utcnow())
-            )
-            await emit(session, row.user_id, "webhook", row.id)
-        return Answer(503, {"detail": "Temporal is unavailable; the alert was recorded, retry"})
 
 
 async def find_broker_by_token(sessions: SessionFactory, token: str) -> BrokerRef | None:

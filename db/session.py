@@ -1,6 +1,10 @@
 """Engine and session factory for SQLite (embedded default) and PostgreSQL."""
 
-from contextlib import AbstractAsyncContextManager as AsyncContextManager
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -62,25 +66,64 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(target, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+class _WriterQueue:
+    """Queues SQLite writers fairly, across processes.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so under a steady stream of
+    short writes from the worker a lone writer (the API recording a webhook) can wait for
+    seconds. Here writers wait on an asyncio lock (in-process order) and an flock on a file
+    next to the database (the kernel wakes a waiter on release): no polling."""
+
+    def __init__(self, database_file: str) -> None:
+        self._path = database_file + ".writer-lock"
+        self._local = asyncio.Lock()
+        self._fd: int | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._local:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                await asyncio.to_thread(fcntl.flock, self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class Sessions:
     """`sessions()` for reading; `sessions.begin()` for a write transaction (committed on
-    exit), which on SQLite takes the write lock up front."""
+    exit) and `sessions.writer()` for a session that writes and commits itself. On SQLite
+    a writer takes its turn first, then the write lock up front (BEGIN IMMEDIATE). Never
+    open a write transaction while holding one in the same task."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(
             engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
         )
+        database = engine.url.database
+        sqlite_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._queue = _WriterQueue(str(database)) if sqlite_file else None
 
     def __call__(self) -> AsyncSession:
         return self._read()
 
-    def writer(self) -> AsyncSession:
-        """A session whose first statement takes the write lock (commit it yourself)."""
-        return self._write()
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[AsyncSession]:
+        async with self._turn(), self._write() as session:
+            yield session
 
-    def begin(self) -> AsyncContextManager[AsyncSession]:
-        return self._write.begin()
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._turn(), self._write.begin() as session:
+            yield session
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._queue.turn() if self._queue is not None else contextlib.nullcontext()
 
 
 SessionFactory = Sessions

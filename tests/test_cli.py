@@ -49,6 +49,20 @@ def temporal_processes(data_dir: Path) -> list[str]:
     return found.stdout.split()
 
 
+def children_of(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead too
+    return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
 def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [ARISTOBOT, "dev"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True
@@ -107,9 +121,12 @@ def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
             # The Temporal Web UI is up too.
             assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10).status_code == 200
         assert temporal_processes(data_dir)
+        children = children_of(dev.pid)
+        assert len(children) == 2, "expected the Temporal dev server and a worker"
         dev.send_signal(signal.SIGINT)
         assert dev.wait(60) == 0, log.read_text()
         assert temporal_processes(data_dir) == [], "Ctrl-C left the Temporal dev server running"
+        assert [pid for pid in children if alive(pid)] == [], "Ctrl-C left a child running"
 
         # Second run: same data dir, nothing lost, no new admin password.
         dev = start_dev(env, log)

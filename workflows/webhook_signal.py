@@ -13,13 +13,12 @@ with workflow.unsafe.imports_passed_through():
         NewOrder,
         OrderActivities,
         OrderFailure,
-        OrderUpdate,
-        PositionRequest,
+        PlacedOrder,
         PositionSummary,
     )
     from activities.trading import (
         PlaceOrderRequest,
-        PriceRequest,
+        SnapshotRequest,
         TradingActivities,
         TradingContext,
         TradingContextRequest,
@@ -29,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from trading.sizing import OrderSize, SizingError, size_buy, size_sell
     from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput, WebhookSignalResult
 
-DATABASE = workflow.ActivityConfig(
+# Short, idempotent database steps run as local activities: inside the workflow task,
+# without a round trip through the Temporal server (most of an order's steps).
+DATABASE = workflow.LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
@@ -79,14 +80,14 @@ class WebhookSignalWorkflow:
 
     @workflow.run
     async def run(self, signal: WebhookSignalInput) -> WebhookSignalResult:
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             WebhookActivities.mark_webhook_processing, signal.webhook_id, **DATABASE
         )
         try:
             result = await self._execute(signal)
         except (ActivityError, ApplicationError) as error:
             message = failure_message(error)
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 WebhookActivities.finish_webhook,
                 WebhookOutcome(
                     webhook_id=signal.webhook_id,
@@ -97,7 +98,7 @@ class WebhookSignalWorkflow:
                 **DATABASE,
             )
             raise ApplicationError(message, non_retryable=True) from error
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             WebhookActivities.finish_webhook,
             WebhookOutcome(
                 webhook_id=signal.webhook_id,
@@ -113,10 +114,10 @@ class WebhookSignalWorkflow:
         if signal.action == "PING":
             return WebhookSignalResult(status="processed", outcome="PING received")
         assert signal.symbol is not None
-        context = await workflow.execute_activity_method(
+        context = await workflow.execute_local_activity_method(
             TradingActivities.load_trading_context,
             TradingContextRequest(broker_id=signal.broker_id, symbol=signal.symbol),
-            **EXCHANGE_READ,
+            **DATABASE,
         )
         if context.trading_mode != "webhooks":
             raise ApplicationError(
@@ -130,7 +131,7 @@ class WebhookSignalWorkflow:
         size = await self._size(signal, context)
         side = "buy" if signal.action.startswith("Buy") else "sell"
         order_type = "market" if signal.action.endswith("Market") else "limit"
-        recorded = await workflow.execute_activity_method(
+        recorded = await workflow.execute_local_activity_method(
             OrderActivities.record_new_order,
             NewOrder(
                 user_id=signal.user_id,
@@ -160,24 +161,18 @@ class WebhookSignalWorkflow:
                 price=signal.price if order_type == "limit" else None,
             ),
         )
-        await workflow.execute_activity_method(
-            OrderActivities.record_exchange_order,
-            OrderUpdate(order_id=recorded.order_id, exchange_order=placed),
+        position = await workflow.execute_local_activity_method(
+            OrderActivities.record_placed_order,
+            PlacedOrder(
+                order_id=recorded.order_id,
+                exchange_order=placed,
+                market=context.market,
+                stop_loss=signal.stop_loss,
+                take_profit=signal.take_profit,
+                webhook_id=signal.webhook_id,
+            ),
             **DATABASE,
         )
-        position: PositionSummary | None = None
-        if placed.filled_quantity > 0:
-            position = await workflow.execute_activity_method(
-                OrderActivities.apply_fill,
-                PositionRequest(
-                    order_id=recorded.order_id,
-                    market=context.market,
-                    stop_loss=signal.stop_loss,
-                    take_profit=signal.take_profit,
-                    webhook_id=signal.webhook_id,
-                ),
-                **DATABASE,
-            )
         return WebhookSignalResult(
             status="processed",
             outcome=_describe(placed, context, position),
@@ -187,16 +182,16 @@ class WebhookSignalWorkflow:
 
     async def _size(self, signal: WebhookSignalInput, context: TradingContext) -> OrderSize:
         market = context.market
-        balances = await workflow.execute_activity_method(
-            TradingActivities.fetch_balances, signal.broker_id, **EXCHANGE_READ
+        snapshot = await workflow.execute_activity_method(
+            TradingActivities.fetch_market_snapshot,
+            SnapshotRequest(
+                broker_id=signal.broker_id, symbol=market.symbol, with_price=signal.price is None
+            ),
+            **EXCHANGE_READ,
         )
-        price = signal.price
-        if price is None:
-            price = await workflow.execute_activity_method(
-                TradingActivities.fetch_price,
-                PriceRequest(broker_id=signal.broker_id, symbol=market.symbol),
-                **EXCHANGE_READ,
-            )
+        balances = snapshot.balances
+        price = signal.price or snapshot.price
+        assert price is not None
         try:
             if signal.action.startswith("Buy"):
                 quote = balances.get(market.quote)
@@ -222,7 +217,7 @@ class WebhookSignalWorkflow:
                 **EXCHANGE_WRITE,
             )
         except ActivityError as error:
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 OrderActivities.record_order_failure,
                 OrderFailure(
                     order_id=self._order_id,
