@@ -21,7 +21,14 @@ from db.events import emit
 from db.models import Broker, User, Webhook, WebhookClaim
 from db.session import SessionFactory
 from db.upsert import insert_ignore
-from tradingview.payload import MAX_BODY_BYTES, PayloadError, Signal, parse_body, parse_signal
+from tradingview.payload import (
+    MAX_BODY_BYTES,
+    PayloadError,
+    Signal,
+    parse_body,
+    parse_signal,
+    readable_fields,
+)
 from workflows.inputs import webhook_workflow_id
 
 BODY_DEDUPE_WINDOW = timedelta(seconds=60)
@@ -71,11 +78,14 @@ class WebhookIntake:
                 f"body is {delivery.oversized_bytes} bytes; the limit is {MAX_BODY_BYTES}",
                 413,
             )
+        fields: dict[str, Any] = {}
         try:
             fields = parse_body(delivery.body)
             row.fields = _jsonable(fields)
             signal = parse_signal(fields)
         except PayloadError as error:
+            readable = readable_fields(fields)  # what the log can still show
+            row.action, row.symbol = readable.get("action"), readable.get("symbol")
             return await self._reject(row, str(error), 422)
         _copy_signal(row, signal)
         if signal.broker_id is not None and signal.broker_id != broker.id:

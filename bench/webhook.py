@@ -111,8 +111,9 @@ async def timed_requests(
 
 async def processed_latencies(
     http: httpx.AsyncClient, answers: list[tuple[float, dict[str, Any]]]
-) -> list[float]:
-    """Send time -> the webhook record's final update (workflow finished)."""
+) -> tuple[list[float], float]:
+    """Send time -> the webhook record's final update (workflow finished), and the rate at
+    which the batch was processed (first send to last finish)."""
     pending = {a["webhook_id"]: sent for sent, a in answers}
     done: dict[int, float] = {}
     last = 0.0
@@ -199,7 +200,7 @@ async def main() -> None:
                     buy_lat, buy_answers, elapsed = await timed_requests(
                         http, count, concurrency, webhook("BuyMarket")
                     )
-                    buy_done = await processed_latencies(http, buy_answers)
+                    buy_done, rate = await processed_latencies(http, buy_answers)
                     rows.append(
                         (
                             concurrency,
@@ -210,6 +211,7 @@ async def main() -> None:
                             ping_done,
                             buy_done,
                             elapsed,
+                            rate,
                         )
                     )
 

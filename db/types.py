@@ -1,22 +1,16 @@
 """Column types that keep money exact on every backend."""
 
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-_WIDE = Context(prec=80)
+from trading.format import WIDE, normalized
 
-
-def normalize_decimal(value: Decimal) -> Decimal:
-    """Drop trailing zeros without switching to exponent notation (1E+2)."""
-    if value == 0:
-        return Decimal(0)
-    # normalize() rounds to the context precision (28 digits by default): use enough for
-    # NUMERIC(38, 18) and more.
-    return Decimal(format(value.normalize(_WIDE), "f"))
+SCALE = 18
+_QUANTUM = Decimal(1).scaleb(-SCALE)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -38,11 +32,14 @@ class Money(TypeDecorator[Decimal]):
         amount = Decimal(value)
         if not amount.is_finite():
             raise ValueError(f"money must be finite, got {amount}")
+        # The column's 18 places on both backends (PostgreSQL's NUMERIC would round; the
+        # SQLite text must round the same way so both store the same value).
+        amount = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=WIDE)
         if dialect.name == "sqlite":
-            return format(normalize_decimal(amount), "f")
+            return format(normalized(amount), "f")
         return amount
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return normalize_decimal(Decimal(value))
+        return normalized(Decimal(value))

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trading.format import normalized
+
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop_loss", "take_profit"]
 OrderStatus = Literal["open", "partially_filled", "filled", "canceled", "rejected"]
@@ -30,10 +32,10 @@ class Market(BaseModel):
     min_notional: Decimal = Decimal(0)
 
     def round_quantity(self, quantity: Decimal) -> Decimal:
-        return floor_to_step(quantity, self.amount_step).normalize() + Decimal(0)
+        return normalized(floor_to_step(quantity, self.amount_step))
 
     def round_price(self, price: Decimal) -> Decimal:
-        return floor_to_step(price, self.price_tick).normalize() + Decimal(0)
+        return normalized(floor_to_step(price, self.price_tick))
 
 
 class Balance(BaseModel):

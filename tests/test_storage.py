@@ -1,6 +1,7 @@
 """Exact decimals on both backends, secrets at rest, the generated key file."""
 
 import os
+import secrets
 import stat
 from decimal import Decimal as D
 from pathlib import Path
@@ -48,6 +49,30 @@ async def test_money_round_trips_exactly(stack: Stack) -> None:
             .order_by(PaperBalance.asset)
         )
         assert [r.free for r in rows] == AMOUNTS
+
+
+async def test_more_than_18_places_round_the_same_on_both_backends(stack: Stack) -> None:
+    """An average entry price can have 28 digits; both backends keep the same 18 places."""
+    assert stack.runtime is not None
+    async with stack.runtime.sessions.begin() as session:
+        user = User(username=f"round-{secrets.token_hex(3)}", password_hash="x")
+        session.add(user)
+        await session.flush()
+        broker = Broker(
+            user_id=user.id,
+            name="r",
+            exchange="paper",
+            webhook_token_hash=secrets.token_hex(32),
+            webhook_token_encrypted="x",
+        )
+        session.add(broker)
+        await session.flush()
+        session.add(
+            PaperBalance(broker_id=broker.id, asset="X", free=D("3371.855020373752985808627231"))
+        )
+    async with stack.runtime.sessions() as session:
+        stored = await session.get(PaperBalance, (broker.id, "X"))
+    assert stored is not None and stored.free == D("3371.855020373752985809")
 
 
 async def test_floats_are_refused(stack: Stack) -> None:

@@ -249,3 +249,20 @@ async def test_every_delivery_is_recorded_once(
     await eventually(all_settled)
     assert accepted["total"] == len(deliveries)
     assert await count_rows(stack, Webhook, broker["id"]) == len(deliveries)
+
+
+async def test_rejected_record_keeps_what_could_be_read(
+    user: ApiUser, webhook_http: httpx.AsyncClient
+) -> None:
+    broker = await user.create_broker()
+    body = {"Action": "BuyLimit", "Symbol": "ETHUSDT", "Prix": "{{close}}"}
+    response = await webhook_http.post(webhook_path(broker), json=body)
+    assert response.status_code == 422
+    [record] = (await user.http.get("/api/webhooks", params={"broker_id": broker["id"]})).json()[
+        "items"
+    ]
+    assert (record["status"], record["action"], record["symbol"]) == (
+        "rejected",
+        "BuyLimit",
+        "ETHUSDT",
+    )

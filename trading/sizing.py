@@ -5,6 +5,7 @@ from decimal import ROUND_DOWN, Decimal
 from pydantic import BaseModel
 
 from exchanges.types import Market, floor_to_step
+from trading.format import normalized
 
 
 class SizingError(ValueError):
@@ -56,7 +57,7 @@ def size_buy(
         # Whole cents of quote (or the quote's tick) so the exchange never sees more than we have.
         quote_amount = spend.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
     return OrderSize(
-        quantity=quantity.normalize() + 0,
+        quantity=normalized(quantity),
         quote_amount=quote_amount,
         reference_price=price,
     )
@@ -68,4 +69,4 @@ def size_sell(market: Market, base_free: Decimal, percent: Decimal, price: Decim
         raise SizingError(f"no {market.base} held to sell")
     quantity = floor_to_step(_share(base_free, percent), market.amount_step)
     check_minimums(market, quantity, price)
-    return OrderSize(quantity=quantity.normalize() + 0, reference_price=price)
+    return OrderSize(quantity=normalized(quantity), reference_price=price)

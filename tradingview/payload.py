@@ -111,6 +111,16 @@ def _canonical_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def readable_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Action and symbol as sent, for the record of a payload that was rejected."""
+    fields = _canonical_fields(data)
+    return {
+        name: str(fields[name])[:40]
+        for name in ("action", "symbol")
+        if name in fields and not isinstance(fields[name], dict | list)
+    }
+
+
 def _decimal(name: str, value: Any) -> Decimal:
     if isinstance(value, bool):
         raise PayloadError(f"{name} must be a number, got {value!r}")

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.webhooks import WebhookActivities, WebhookOutcome
     from exchanges.types import ExchangeOrder, OrderRequest
+    from trading.format import plain
     from trading.sizing import OrderSize, SizingError, size_buy, size_sell
     from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput, WebhookSignalResult
 
@@ -236,15 +237,19 @@ def _describe(
     verb = "bought" if placed.side == "buy" else "sold"
     if placed.status == "open":
         text = (
-            f"{placed.type} {placed.side} of {placed.quantity} {market.base} at {placed.price}"
-            f" {market.quote} placed on {context.exchange}, waiting for the market"
+            f"{placed.type} {placed.side} of {plain(placed.quantity)} {market.base} at"
+            f" {plain(placed.price)} {market.quote} placed on {context.exchange},"
+            " waiting for the market"
         )
     else:
+        fee = f"{plain(placed.fee)} {placed.fee_asset or ''}".rstrip()
         text = (
-            f"{verb} {placed.filled_quantity} {market.base} at {placed.average_price}"
-            f" {market.quote} (fee {placed.fee} {placed.fee_asset or ''})".rstrip()
+            f"{verb} {plain(placed.filled_quantity)} {market.base} at"
+            f" {plain(placed.average_price)} {market.quote} (fee {fee})"
         )
     if position and position.position_id is not None:
-        text += f"; position #{position.position_id} {position.status}, {position.quantity}"
-        text += f" {market.base}"
+        text += (
+            f"; position #{position.position_id} {position.status},"
+            f" {plain(position.quantity)} {market.base}"
+        )
     return text

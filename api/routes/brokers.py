@@ -144,6 +144,7 @@ async def update_broker(
 async def delete_broker(broker_id: int, session: SessionDep, user: CurrentUser) -> None:
     broker = await _owned(session, user, broker_id)
     await session.delete(broker)
+    await emit(session, user.id, "broker", broker_id)
     await session.commit()
 
 
@@ -153,6 +154,7 @@ async def rotate_webhook_token(
 ) -> BrokerOut:
     broker = await _owned(session, user, broker_id)
     broker.webhook_token_hash, broker.webhook_token_encrypted = new_webhook_token(runtime.vault)
+    await emit(session, user.id, "broker", broker.id)
     await session.commit()
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
