@@ -49,6 +49,17 @@ class PriceSource:
             "last_ok": self._last_ok.isoformat() if self._last_ok else None,
         }
 
+    async def probe(self) -> None:
+        """`auto`: find out at start-up whether Binance answers, so the reported mode is
+        true before the first price is needed."""
+        if self.configured != "auto":
+            return
+        try:
+            await self._binance.ping()
+            self._last_ok = datetime.now(UTC)
+        except ExchangeError as error:
+            self._fall_back(error)
+
     async def close(self) -> None:
         await self._client.aclose()
 

@@ -61,6 +61,7 @@ class Stack:
         self.worker: Worker | None = None
         self.server: _EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._probe: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +69,7 @@ class Stack:
 
     async def start(self) -> None:
         self.runtime = Runtime.create(self.settings)
+        self._probe = asyncio.create_task(self.runtime.prices.probe())
         if self._want_worker:
             self.client = await connect_when_ready(self.settings)
             await ensure_search_attributes(self.client, self.settings.temporal_namespace)
@@ -112,5 +114,9 @@ class Stack:
         for task in self._tasks:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=self.settings.worker_shutdown_grace + 10)
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         if self.runtime is not None:
             await self.runtime.close()
