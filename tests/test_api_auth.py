@@ -153,3 +153,22 @@ async def test_broker_validation_messages(user: ApiUser) -> None:
     deleted = await user.http.delete(f"/api/brokers/{first['id']}")
     assert deleted.status_code == 204
     assert (await user.http.get(f"/api/brokers/{first['id']}")).status_code == 404
+
+
+async def test_logout_ends_open_live_feeds(
+    stack: Stack, user: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.routes import live
+
+    monkeypatch.setattr(live, "RECHECK_SESSION", 0.2)
+    cookie = user.http.cookies.get(COOKIE_NAME)
+    url = stack.url.replace("http://", "ws://") + "/api/ws"
+    async with websockets.connect(
+        url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}
+    ) as ws:
+        await ws.recv()  # hello
+        assert (await user.http.post("/api/auth/logout")).status_code == 204
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -10,6 +10,10 @@ from api.events import EventHub
 
 router = APIRouter(tags=["live"])
 
+NOT_LOGGED_IN = 4401
+# How often an open feed re-checks its session, so a logout ends it.
+RECHECK_SESSION = 30.0
+
 
 @router.websocket("/api/ws")
 async def live_feed(websocket: WebSocket) -> None:
@@ -18,20 +22,31 @@ async def live_feed(websocket: WebSocket) -> None:
     if user is None:
         # Accept, then close with a code the dashboard can read (a refused handshake
         # looks like a network error to a browser).
-        await websocket.close(code=4401, reason="not logged in")
+        await websocket.close(code=NOT_LOGGED_IN, reason="not logged in")
         return
     hub: EventHub = websocket.app.state.events
     queue = hub.subscribe(user.id)
     await websocket.send_json({"topic": "hello", "data": {"user": user.username}})
     receiver = asyncio.create_task(_drain_client(websocket))
+    loop = asyncio.get_running_loop()
+    recheck_at = loop.time() + RECHECK_SESSION
     try:
         while not receiver.done():
             getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, receiver},
+                timeout=max(recheck_at - loop.time(), 0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if getter in done:
                 await websocket.send_json(getter.result())
             else:
                 getter.cancel()
+            if loop.time() >= recheck_at:
+                if await websocket_user(websocket) is None:
+                    await websocket.close(code=NOT_LOGGED_IN, reason="session ended")
+                    break
+                recheck_at = loop.time() + RECHECK_SESSION
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
