@@ -5,14 +5,17 @@ Binance market-data server."""
 import asyncio
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -20,6 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from accounts.users import create_user
 from config.settings import Settings
 from db.migrate import upgrade
+from db.models import Broker, User
+from exchanges.paper import seed_balances
 from tests.fakes.binance_market import MarketState, create_app
 from tests.fakes.server import LoopbackServer
 from workers.devserver import LATENCY_TUNING, temporal_binary
@@ -31,6 +36,12 @@ PG_ADMIN_URL = os.environ.get("ARISTOBOT_TEST_PG_URL", "postgresql://postgres@12
 BACKEND = os.environ.get("ARISTOBOT_TEST_DB", "sqlite")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pytest_report_header() -> str:
@@ -185,6 +196,37 @@ async def webhook_http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 def webhook_path(broker: dict[str, Any]) -> str:
     return "/webhooks/" + broker["webhook_url"].split("/webhooks/", 1)[1]
+
+
+async def insert_paper_broker(stack: Stack, balances: dict[str, str] | None = None) -> int:
+    """A user and a paper broker written straight to the database (for lower-level tests)."""
+    assert stack.runtime is not None
+    async with stack.runtime.sessions.begin() as session:
+        user = User(username=f"db-{secrets.token_hex(4)}", password_hash="x")
+        session.add(user)
+        await session.flush()
+        broker = Broker(
+            user_id=user.id,
+            name="paper",
+            exchange="paper",
+            webhook_token_hash=secrets.token_hex(32),
+            webhook_token_encrypted="x",
+        )
+        session.add(broker)
+        await session.flush()
+        await seed_balances(
+            session, broker.id, {a: Decimal(v) for a, v in (balances or {}).items()}
+        )
+        return broker.id
+
+
+async def count_rows(stack: Stack, model: Any, broker_id: int) -> int:
+    assert stack.runtime is not None
+    async with stack.runtime.sessions() as session:
+        total = await session.scalar(
+            select(func.count()).select_from(model).where(model.broker_id == broker_id)
+        )
+        return int(total or 0)
 
 
 async def eventually(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.test_crash import free_port
+from tests.conftest import free_port
 
 ARISTOBOT = str(Path(sys.executable).parent / "aristobot")
 

@@ -6,7 +6,6 @@ their own task queue, the test's Temporal dev server and database."""
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,22 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from config.settings import Settings
 from db.models import Order, PaperOrder, Position
-from tests.conftest import ApiUser, eventually, webhook_path
+from tests.conftest import ApiUser, count_rows, eventually, free_port, webhook_path
 from tests.fakes.binance_market import MarketState
 from workers.stack import Stack
 
 pytestmark = pytest.mark.slow
 AristobotCLI = [str(Path(sys.executable).parent / "aristobot")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def process_env(settings: Settings, queue: str, port: int, data_dir: Path) -> dict[str, str]:
@@ -94,17 +86,6 @@ async def processes(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[P
         procs.stop_all()
 
 
-async def rows(stack: Stack, model: Any, broker_id: int) -> int:
-    assert stack.runtime is not None
-    async with stack.runtime.sessions() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(model).where(model.broker_id == broker_id)
-            )
-            or 0
-        )
-
-
 @pytest.mark.parametrize("moment", ["while the exchange is answering", "right after the fill"])
 async def test_worker_killed_mid_order_leaves_exactly_one_order(
     stack: Stack,
@@ -131,7 +112,7 @@ async def test_worker_killed_mid_order_leaves_exactly_one_order(
             await eventually(lambda: _reached(state, before + 2), timeout=30, interval=0.01)
         else:
             await eventually(
-                lambda: rows(stack, PaperOrder, broker["id"]), timeout=30, interval=0.005
+                lambda: count_rows(stack, PaperOrder, broker["id"]), timeout=30, interval=0.005
             )
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -147,8 +128,8 @@ async def test_worker_killed_mid_order_leaves_exactly_one_order(
 
     webhook = await eventually(settled, timeout=60, interval=0.25)
     assert webhook["status"] == "processed", webhook
-    assert await rows(stack, PaperOrder, broker["id"]) == 1
-    assert await rows(stack, Order, broker["id"]) == 1
+    assert await count_rows(stack, PaperOrder, broker["id"]) == 1
+    assert await count_rows(stack, Order, broker["id"]) == 1
     [order] = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()[
         "items"
     ]
@@ -158,7 +139,7 @@ async def test_worker_killed_mid_order_leaves_exactly_one_order(
     ]
     # one fill's worth: 0.02 BTC less the 0.1 % fee
     assert position["quantity"] == "0.01998"
-    assert await rows(stack, Position, broker["id"]) == 1
+    assert await count_rows(stack, Position, broker["id"]) == 1
 
 
 async def _reached(state: MarketState, count: int) -> bool:

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from market.simulated import simulated_price, simulated_range
 from market.source import PriceSource
+from tests.conftest import free_port
 from tests.fakes.binance_market import MarketState
-from tests.test_crash import free_port
 
 
 async def test_auto_mode_reports_the_fallback_from_the_start() -> None:

@@ -6,7 +6,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from db.models import Broker, User
 from exchanges.errors import (
     DuplicateOrder,
     InsufficientFunds,
@@ -14,8 +13,9 @@ from exchanges.errors import (
     OrderNotFound,
     UnknownSymbol,
 )
-from exchanges.paper import PaperExchange, seed_balances
+from exchanges.paper import PaperExchange
 from exchanges.types import OrderRequest
+from tests.conftest import insert_paper_broker
 from tests.fakes.binance_market import MarketState
 from workers.stack import Stack
 
@@ -23,23 +23,10 @@ from workers.stack import Stack
 async def new_account(
     stack: Stack, balances: dict[str, str], fee: str = "0.001", slippage: str = "0"
 ) -> PaperExchange:
+    broker_id = await insert_paper_broker(stack, balances)
+    assert stack.runtime is not None
     runtime = stack.runtime
-    assert runtime is not None
-    async with runtime.sessions.begin() as session:
-        user = User(username=f"paper-{secrets.token_hex(4)}", password_hash="x")
-        session.add(user)
-        await session.flush()
-        broker = Broker(
-            user_id=user.id,
-            name="p",
-            exchange="paper",
-            webhook_token_hash=secrets.token_hex(32),
-            webhook_token_encrypted="x",
-        )
-        session.add(broker)
-        await session.flush()
-        await seed_balances(session, broker.id, {a: D(v) for a, v in balances.items()})
-    return PaperExchange(broker.id, runtime.sessions, runtime.prices, D(fee), D(slippage))
+    return PaperExchange(broker_id, runtime.sessions, runtime.prices, D(fee), D(slippage))
 
 
 def order(**fields: object) -> OrderRequest:

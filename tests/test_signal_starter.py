@@ -12,8 +12,7 @@ from api.temporal_link import TemporalLink
 from config.settings import Settings
 from db.base import utcnow
 from db.models import Webhook
-from tests.conftest import ApiUser, wait_webhook_done, webhook_path
-from tests.test_crash import free_port
+from tests.conftest import ApiUser, free_port, wait_webhook_done, webhook_path
 from workers.stack import Stack
 
 

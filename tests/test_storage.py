@@ -1,7 +1,5 @@
 """Exact decimals on both backends, secrets at rest, the generated key file."""
 
-import os
-import secrets
 import stat
 from decimal import Decimal as D
 from pathlib import Path
@@ -11,7 +9,8 @@ from sqlalchemy import select
 
 from config.secrets import Vault, load_or_create_key
 from config.settings import Settings
-from db.models import Broker, PaperBalance, User
+from db.models import PaperBalance
+from tests.conftest import insert_paper_broker
 from workers.stack import Stack
 
 AMOUNTS = [
@@ -27,25 +26,14 @@ AMOUNTS = [
 async def test_money_round_trips_exactly(stack: Stack) -> None:
     assert stack.runtime is not None
     sessions = stack.runtime.sessions
-    async with sessions.begin() as session:
-        user = User(username=f"money-{os.getpid()}", password_hash="x")
-        session.add(user)
-        await session.flush()
-        broker = Broker(
-            user_id=user.id,
-            name="m",
-            exchange="paper",
-            webhook_token_hash=os.urandom(16).hex(),
-            webhook_token_encrypted="x",
-        )
-        session.add(broker)
-        await session.flush()
+    broker_id = await insert_paper_broker(stack)
+    async with stack.runtime.sessions.begin() as session:
         for index, amount in enumerate(AMOUNTS):
-            session.add(PaperBalance(broker_id=broker.id, asset=f"A{index}", free=amount))
+            session.add(PaperBalance(broker_id=broker_id, asset=f"A{index}", free=amount))
     async with sessions() as session:
         rows = await session.scalars(
             select(PaperBalance)
-            .where(PaperBalance.broker_id == broker.id)
+            .where(PaperBalance.broker_id == broker_id)
             .order_by(PaperBalance.asset)
         )
         assert [r.free for r in rows] == AMOUNTS
@@ -54,24 +42,13 @@ async def test_money_round_trips_exactly(stack: Stack) -> None:
 async def test_more_than_18_places_round_the_same_on_both_backends(stack: Stack) -> None:
     """An average entry price can have 28 digits; both backends keep the same 18 places."""
     assert stack.runtime is not None
+    broker_id = await insert_paper_broker(stack)
     async with stack.runtime.sessions.begin() as session:
-        user = User(username=f"round-{secrets.token_hex(3)}", password_hash="x")
-        session.add(user)
-        await session.flush()
-        broker = Broker(
-            user_id=user.id,
-            name="r",
-            exchange="paper",
-            webhook_token_hash=secrets.token_hex(32),
-            webhook_token_encrypted="x",
-        )
-        session.add(broker)
-        await session.flush()
         session.add(
-            PaperBalance(broker_id=broker.id, asset="X", free=D("3371.855020373752985808627231"))
+            PaperBalance(broker_id=broker_id, asset="X", free=D("3371.855020373752985808627231"))
         )
     async with stack.runtime.sessions() as session:
-        stored = await session.get(PaperBalance, (broker.id, "X"))
+        stored = await session.get(PaperBalance, (broker_id, "X"))
     assert stored is not None and stored.free == D("3371.855020373752985809")
 
 

@@ -4,27 +4,15 @@ workflow on a real Temporal dev server."""
 import json
 import time
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from db.base import utcnow
 from db.models import Order, Webhook, WebhookClaim
-from tests.conftest import ApiUser, eventually, wait_webhook_done, webhook_path
+from tests.conftest import ApiUser, count_rows, eventually, wait_webhook_done, webhook_path
 from workers.stack import Stack
-
-
-async def count_rows(stack: Stack, model: Any, broker_id: int) -> int:
-    assert stack.runtime is not None
-    async with stack.runtime.sessions() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(model).where(model.broker_id == broker_id)
-            )
-            or 0
-        )
 
 
 async def test_accepted_json_is_answered_fast_and_fills(

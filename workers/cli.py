@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -66,23 +65,13 @@ async def _serve(
     host: str | None = None,
     port: int | None = None,
 ) -> None:
-    from workers.stack import Stack
+    from workers.stack import Stack, stop_on_signals
 
     stack = Stack(settings, api=api, worker=worker, host=host, port=port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stack.start()
-        waiter = asyncio.create_task(stack.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if waiter.done():
-            waiter.result()
-        else:
-            waiter.cancel()
+        await stack.wait_until(stop)
     finally:
         await stack.stop()
 

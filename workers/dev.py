@@ -3,7 +3,6 @@ in this process and a worker child process; Ctrl-C stops all of it, in order."""
 
 import asyncio
 import contextlib
-import signal
 import sys
 
 from loguru import logger
@@ -16,7 +15,7 @@ from db.session import create_engine, create_session_factory
 from workers.children import aristobot_command, spawn
 from workers.children import stop as child_stop
 from workers.devserver import DevServer, temporal_answers
-from workers.stack import Stack
+from workers.stack import Stack, stop_on_signals
 
 
 async def ensure_admin(settings: Settings) -> str | None:
@@ -76,10 +75,7 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     password = await ensure_admin(settings)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     server: DevServer | None = None
     if not await temporal_answers(settings):
@@ -96,14 +92,7 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
         await stack.start()
         supervisor = asyncio.create_task(_supervise_worker(settings, stop))
         print(_banner(stack, settings, password, server is not None), file=sys.stderr, flush=True)
-        waiter = asyncio.create_task(stack.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if waiter.done():
-            waiter.result()
-        else:
-            waiter.cancel()
+        await stack.wait_until(stop)
         logger.info("stopping")
     finally:
         stop.set()

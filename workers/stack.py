@@ -3,6 +3,7 @@
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterator
 
 import uvicorn
@@ -104,6 +105,17 @@ class Stack:
         for task in done:
             task.result()
 
+    async def wait_until(self, stop: asyncio.Event) -> None:
+        """Returns when `stop` is set or a component stops (raising its error)."""
+        waiter = asyncio.create_task(self.wait())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if waiter.done():
+            waiter.result()
+        else:
+            waiter.cancel()
+
     async def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
@@ -120,3 +132,12 @@ class Stack:
                 await self._probe
         if self.runtime is not None:
             await self.runtime.close()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
