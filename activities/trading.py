@@ -10,6 +10,7 @@ from activities.errors import as_application_error, business_error
 from activities.heartbeat import heartbeating
 from exchanges.errors import DuplicateOrder, ExchangeError, OrderNotFound
 from exchanges.registry import BrokerNotFound, ConnectorRegistry
+from exchanges.symbols import split_symbol
 from exchanges.types import Balance, Capabilities, ExchangeOrder, Market, OrderRequest
 
 
@@ -75,17 +76,24 @@ class TradingActivities:
 
     @activity.defn
     async def fetch_market_snapshot(self, request: SnapshotRequest) -> MarketSnapshot:
-        """Balances and (for market orders) the last price, fetched concurrently."""
+        """The symbol's base and quote balances (only those: workflow history is readable in
+        the Temporal Web UI) and, for market orders, the last price, fetched concurrently."""
         try:
             connector = await self._connectors.for_broker(request.broker_id)
-            if not request.with_price:
-                return MarketSnapshot(
-                    balances=await heartbeating(connector.fetch_balances()), price=None
+            price = None
+            if request.with_price:
+                balances, ticker = await heartbeating(
+                    asyncio.gather(
+                        connector.fetch_balances(), connector.fetch_ticker(request.symbol)
+                    )
                 )
-            balances, ticker = await heartbeating(
-                asyncio.gather(connector.fetch_balances(), connector.fetch_ticker(request.symbol))
+                price = ticker.price
+            else:
+                balances = await heartbeating(connector.fetch_balances())
+            wanted = split_symbol(request.symbol)
+            return MarketSnapshot(
+                balances={a: b for a, b in balances.items() if a in wanted}, price=price
             )
-            return MarketSnapshot(balances=balances, price=ticker.price)
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
 

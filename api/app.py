@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -40,7 +41,12 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
     app.state.runtime = runtime
     app.state.temporal = temporal
     app.state.events = EventHub(runtime)
-    starter = SignalStarter(runtime.sessions, temporal, runtime.settings.task_queue)
+    starter = SignalStarter(
+        runtime.sessions,
+        temporal,
+        runtime.settings.task_queue,
+        timedelta(seconds=runtime.settings.webhook_max_delay),
+    )
     app.state.intake = WebhookIntake(runtime.sessions, starter)
     for module in (health, auth, brokers, history, live, tradingview):
         app.include_router(module.router)

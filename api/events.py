@@ -27,6 +27,10 @@ POLL_SQLITE = 0.2
 POLL_WITH_NOTIFY = 2.0
 KEEP_EVENTS = timedelta(hours=6)
 QUEUE_SIZE = 1000
+# PostgreSQL hands out ids at insert but transactions commit in any order: an id skipped
+# by the tail may still appear. Skipped ids are looked for again for this long.
+GAP_WAIT = 10.0
+MAX_GAPS = 1000
 
 
 class EventHub:
@@ -36,6 +40,7 @@ class EventHub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._last_id = 0
+        self._gaps: dict[int, float] = {}  # skipped id -> when it was first missed
 
     def subscribe(self, user_id: int) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
@@ -93,25 +98,37 @@ class EventHub:
                 await asyncio.sleep(1)
 
     async def _deliver_new(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._gaps = {i: seen for i, seen in self._gaps.items() if now - seen < GAP_WAIT}
+        floor = min(self._gaps, default=self._last_id + 1) - 1
         async with self._runtime.sessions() as session:
             events = list(
                 await session.scalars(
-                    select(Event).where(Event.id > self._last_id).order_by(Event.id).limit(500)
+                    select(Event).where(Event.id > floor).order_by(Event.id).limit(500)
                 )
             )
             for event in events:
-                self._last_id = event.id
-                if event.user_id not in self._subscribers:
-                    continue
-                data = await self._load(session, event)
-                if data is None:
-                    continue
-                message = {"topic": event.topic, "data": data}
-                for queue in list(self._subscribers.get(event.user_id, ())):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(message)
+                if event.id <= self._last_id:
+                    if self._gaps.pop(event.id, None) is None:
+                        continue  # sent already
+                else:
+                    missing = range(max(self._last_id + 1, event.id - MAX_GAPS), event.id)
+                    self._gaps.update(dict.fromkeys(missing, now))
+                    self._last_id = event.id
+                await self._send(session, event)
         if len(events) == 500:
             self._wake.set()
+
+    async def _send(self, session: Any, event: Event) -> None:
+        if event.user_id not in self._subscribers:
+            return
+        data = await self._load(session, event)
+        if data is None:
+            return
+        message = {"topic": event.topic, "data": data}
+        for queue in list(self._subscribers.get(event.user_id, ())):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(message)
 
     async def _load(self, session: Any, event: Event) -> dict[str, Any] | None:
         resource_id = event.payload.get("id")

@@ -11,12 +11,13 @@ import contextlib
 from datetime import timedelta
 
 from loguru import logger
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.temporal_link import TemporalLink
 from db.base import utcnow
+from db.events import emit
 from db.models import User, Webhook
 from db.session import SessionFactory
 from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput
@@ -28,10 +29,17 @@ SWEEP_AFTER = timedelta(seconds=3)
 
 
 class SignalStarter:
-    def __init__(self, sessions: SessionFactory, temporal: TemporalLink, task_queue: str):
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        temporal: TemporalLink,
+        task_queue: str,
+        max_delay: timedelta = timedelta(minutes=10),
+    ):
         self._sessions = sessions
         self._temporal = temporal
         self._task_queue = task_queue
+        self._max_delay = max_delay
         self._pending: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -40,10 +48,10 @@ class SignalStarter:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def start(self, webhook: Webhook, username: str) -> None:
+    async def start(self, webhook: Webhook, username: str) -> bool:
+        """Starts the workflow, or attaches to it while it runs; False if it has closed."""
         assert webhook.workflow_id is not None and webhook.action is not None
-        # Already started (by the request, the sweeper or another API process): done.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        try:
             await self._temporal.client.start_workflow(
                 WEBHOOK_SIGNAL,
                 WebhookSignalInput(
@@ -70,6 +78,9 @@ class SignalStarter:
                 ),
                 execution_timeout=timedelta(days=1),
             )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
 
     async def _start_logged(self, webhook: Webhook, username: str) -> None:
         try:
@@ -89,7 +100,7 @@ class SignalStarter:
                 logger.warning("starting waiting webhooks failed: {}", exc)
 
     async def sweep(self) -> int:
-        """Starts the workflows of rows still `received`; returns how many it tried."""
+        """Starts the workflows of rows still `received`; returns how many it looked at."""
         async with self._sessions() as session:
             rows = (
                 await session.execute(
@@ -105,8 +116,30 @@ class SignalStarter:
                 )
             ).all()
         for webhook, username in rows:
-            await self.start(webhook, username)
+            try:
+                waited = utcnow() - webhook.received_at
+                if waited > self._max_delay:
+                    await self._give_up(
+                        webhook,
+                        f"not traded: the alert waited {int(waited.total_seconds())} s for"
+                        f" Temporal (the limit is {int(self._max_delay.total_seconds())} s)",
+                    )
+                elif not await self.start(webhook, username):
+                    await self._give_up(webhook, "its workflow ended before it could run")
+            except Exception as exc:  # one row must not stop the others
+                logger.warning("webhook {}: workflow not started yet ({})", webhook.id, exc)
         return len(rows)
+
+    async def _give_up(self, webhook: Webhook, reason: str) -> None:
+        async with self._sessions.begin() as session:
+            changed = await session.execute(
+                update(Webhook)
+                .where(Webhook.id == webhook.id, Webhook.status == "received")
+                .values(status="error", error=reason, updated_at=utcnow())
+            )
+            if changed.rowcount:  # type: ignore[attr-defined]
+                await emit(session, webhook.user_id, "webhook", webhook.id)
+                logger.warning("webhook {}: {}", webhook.id, reason)
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -65,7 +65,8 @@ class WebhookIntake:
         row = Webhook(
             user_id=broker.user_id,
             broker_id=broker.id,
-            raw_body=delivery.body.decode("utf-8", errors="replace"),
+            # As received, minus NUL characters (PostgreSQL text cannot hold them).
+            raw_body=delivery.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
             content_type=delivery.content_type,
             body_sha256=hashlib.sha256(delivery.body).hexdigest(),
             trace_id=trace_id,

@@ -22,6 +22,10 @@ def setup_logging(level: str = "INFO") -> None:
     logger.add(
         sys.stderr,
         level=level.upper(),
+        # diagnose would print every frame's local variables in tracebacks: tokens,
+        # decrypted credentials, cookies. Never.
+        diagnose=False,
+        backtrace=False,
         format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
         "<cyan>{name}</cyan> {message}",
     )

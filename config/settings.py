@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     market: MarketMode = "auto"
     binance_ws_url: str = "wss://stream.binance.com:9443"
     binance_rest_url: str = "https://api.binance.com"
+    # An accepted alert whose workflow could not start within this many seconds (Temporal
+    # down) is not traded any more: a stale signal is worse than none.
+    webhook_max_delay: float = Field(default=600.0, gt=0)
     # How long a fetched market price is reused (limits calls to Binance's public API).
     price_cache_seconds: float = Field(default=1.0, ge=0)
     log_level: str = "INFO"

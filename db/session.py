@@ -72,26 +72,32 @@ class _WriterQueue:
     SQLite's busy handler polls with sleeps of up to 100 ms, so under a steady stream of
     short writes from the worker a lone writer (the API recording a webhook) can wait for
     seconds. Here writers wait on an asyncio lock (in-process order) and an flock on a file
-    next to the database (the kernel wakes a waiter on release): no polling."""
+    next to the database (the kernel wakes a waiter on release): no polling. This is about
+    fairness only; SQLite's own locking still guarantees correctness."""
 
     def __init__(self, database_file: str) -> None:
         self._path = database_file + ".writer-lock"
         self._local = asyncio.Lock()
-        self._fd: int | None = None
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         async with self._local:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            # One open file per turn: closing it releases the lock, whoever holds it.
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                await asyncio.to_thread(fcntl.flock, self._fd, fcntl.LOCK_EX)
+                waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+                try:
+                    await asyncio.shield(waiting)
+                except asyncio.CancelledError:
+                    # The thread may still get the lock: close the file once it returns.
+                    waiting.add_done_callback(lambda _: os.close(fd))
+                    raise
             try:
                 yield
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(fd)
 
 
 class Sessions:

@@ -322,8 +322,8 @@ def _check_filters(market: Market, quantity: Decimal, price: Decimal) -> None:
 
 def _new_order(broker_id: int, request: OrderRequest, market: Market) -> PaperOrder:
     base, _ = split_symbol(request.symbol)
-    quantity = floor_to_step(request.quantity, market.amount_step) if request.quantity else None
-    price = floor_to_step(request.price, market.price_tick) if request.price else None
+    quantity = market.round_quantity(request.quantity) if request.quantity else None
+    price = market.round_price(request.price, up=request.side == "sell") if request.price else None
     if request.type == "limit" and (price is None or quantity is None):
         raise InvalidOrder("a limit order needs a quantity and a price")
     by_quote = request.side == "buy" and bool(request.quote_amount)

@@ -34,7 +34,8 @@ def normalize_symbol(raw: str) -> str:
     text = raw.strip().upper()
     if ":" in text:  # BINANCE:BTCUSDT
         text = text.split(":", 1)[1]
-    text = text.removesuffix(".P")  # TradingView perpetual suffix
+    if text.endswith(".P"):  # TradingView's perpetual futures suffix
+        raise SymbolError(f"{raw!r} is a perpetual futures symbol: Aristobot trades spot")
     for sep in ("/", "-", "_"):
         if sep in text:
             base, _, quote = text.partition(sep)

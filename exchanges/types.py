@@ -34,8 +34,12 @@ class Market(BaseModel):
     def round_quantity(self, quantity: Decimal) -> Decimal:
         return normalized(floor_to_step(quantity, self.amount_step))
 
-    def round_price(self, price: Decimal) -> Decimal:
-        return normalized(floor_to_step(price, self.price_tick))
+    def round_price(self, price: Decimal, *, up: bool = False) -> Decimal:
+        """To the tick: down for buys, up for sells (never worse than the user's price)."""
+        rounded = floor_to_step(price, self.price_tick)
+        if up and rounded < price:
+            rounded += self.price_tick
+        return normalized(rounded)
 
 
 class Balance(BaseModel):

@@ -172,3 +172,16 @@ async def test_logout_ends_open_live_feeds(
             while True:
                 await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_money_in_request_bodies_keeps_every_digit(user: ApiUser) -> None:
+    response = await user.http.post(
+        "/api/brokers",
+        content=b'{"name": "exact", "balances": {"USDT": 1234567890.123456789012},'
+        b' "fee_rate": 0.00075}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["fee_rate"] == "0.00075"
+    balances = (await user.http.get(f"/api/brokers/{response.json()['id']}/balances")).json()
+    assert balances["items"][0]["free"] == "1234567890.123456789012"

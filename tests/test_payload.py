@@ -83,6 +83,11 @@ def test_percent_defaults_to_100_and_ping_needs_no_symbol() -> None:
         ('{"action":"MAJ","symbol":"BTCUSDT"}', 'at least one of "sl" or "tp"'),
         ('{"action":"BuyMarket","symbol":"BTCUSDT","broker_id":"x"}', "whole number"),
         ('{"action":"BuyMarket","symbol":{"a":1}}', "must be text"),
+        ('{"action":"BuyLimit","symbol":"BTCUSDT","price":1e100}', "too large"),
+        ('{"action":"BuyLimit","symbol":"BTCUSDT","price":"1e-20"}', "more than 18 decimal"),
+        ('{"action":"BuyLimit","symbol":"BTCUSDT","price":NaN}', "NaN is not a number"),
+        ('{"action":"BuyMarket","symbol":"BTCUSDT","interval":"' + "x" * 41 + '"}', "longer"),
+        ('{"action":"PING","x":"a\x00b"}', "NUL"),
     ],
 )
 def test_invalid_payloads_explain_themselves(body: str, message: str) -> None:
@@ -104,7 +109,6 @@ def test_non_utf8_body() -> None:
         ("BINANCE:BTCUSDT", "BTC/USDT"),
         ("ETHBTC", "ETH/BTC"),
         ("BTCFDUSD", "BTC/FDUSD"),
-        ("BTCUSDT.P", "BTC/USDT"),
         ("SOL-USDC", "SOL/USDC"),
     ],
 )
@@ -115,3 +119,5 @@ def test_symbol_normalization(raw: str, unified: str) -> None:
 def test_unreadable_symbol() -> None:
     with pytest.raises(SymbolError):
         normalize_symbol("USDT")
+    with pytest.raises(SymbolError, match="perpetual futures"):
+        normalize_symbol("BTCUSDT.P")

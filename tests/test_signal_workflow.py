@@ -201,3 +201,32 @@ async def test_users_are_isolated(make_user: Any, webhook_http: httpx.AsyncClien
         "items"
     ] == []
     assert (await alice.http.get(f"/api/brokers/{broker['id']}")).status_code == 200
+
+
+async def test_concurrent_buys_share_one_position(
+    stack: Stack, user: ApiUser, webhook_http: httpx.AsyncClient, market: tuple[MarketState, str]
+) -> None:
+    """Five alerts at once: five orders, one open position holding all of them."""
+    import asyncio
+
+    market[0].set_price("BNBUSDT", "600")
+    broker = await user.create_broker(balances={"USDT": "10000"})
+    answers = await asyncio.gather(
+        *(
+            webhook_http.post(
+                webhook_path(broker),
+                json={"action": "BuyMarket", "symbol": "BNBUSDT", "percent": 10, "id": str(i)},
+            )
+            for i in range(5)
+        )
+    )
+    for answer in answers:
+        done = await wait_webhook_done(user, answer.json()["webhook_id"])
+        assert done["status"] == "processed", done
+    orders = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()
+    assert orders["total"] == 5
+    positions = (await user.http.get("/api/positions", params={"broker_id": broker["id"]})).json()
+    assert positions["total"] == 1
+    held = sum(D(o["filled_quantity"]) - D(o["fee"]) for o in orders["items"])
+    assert D(positions["items"][0]["quantity"]) == held
+    assert {o["position_id"] for o in orders["items"]} == {positions["items"][0]["id"]}

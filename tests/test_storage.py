@@ -1,5 +1,6 @@
 """Exact decimals on both backends, secrets at rest, the generated key file."""
 
+import os
 import stat
 from decimal import Decimal as D
 from pathlib import Path
@@ -79,3 +80,46 @@ def test_a_changed_key_is_reported_plainly(tmp_path: Path) -> None:
 def test_short_configured_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too short"):
         load_or_create_key(Settings(data_dir=tmp_path, secret_key="abc"))
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    """The migrated schema is exactly what the models describe (nothing to autogenerate)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from db.base import Base
+    from db.session import sync_url
+
+    engine = create_engine(sync_url(database_url))
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+
+
+async def test_a_cancelled_writer_does_not_keep_the_write_turn(tmp_path: Path) -> None:
+    import asyncio
+    import fcntl
+
+    from db.session import _WriterQueue
+
+    queue = _WriterQueue(str(tmp_path / "x.db"))
+    other = os.open(tmp_path / "x.db.writer-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process is writing
+
+    async def writer() -> None:
+        async with queue.turn():
+            await asyncio.sleep(0)
+
+    waiting = asyncio.create_task(writer())
+    await asyncio.sleep(0.1)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    fcntl.flock(other, fcntl.LOCK_UN)
+    await asyncio.sleep(0.2)  # the waiting thread gets the lock, then must let it go
+    probe = os.open(tmp_path / "x.db.writer-lock", os.O_RDWR)
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the turn leaked
+    os.close(probe)
+    os.close(other)

@@ -18,6 +18,17 @@ class OrderSize(BaseModel):
     # the quantity from its own fill price, so slippage cannot make the order unaffordable.
     quote_amount: Decimal | None = None
     reference_price: Decimal
+    # The limit price to send, rounded to the tick (None for market orders).
+    limit_price: Decimal | None = None
+
+
+def _checked_price(market: Market, price: Decimal, *, up: bool = False) -> Decimal:
+    rounded = market.round_price(price, up=up)
+    if rounded <= 0:
+        raise SizingError(
+            f"price {price} is below the price step {market.price_tick} of {market.symbol}"
+        )
+    return rounded
 
 
 def _share(amount: Decimal, percent: Decimal) -> Decimal:
@@ -44,9 +55,11 @@ def size_buy(
     percent: Decimal,
     price: Decimal,
     *,
-    by_quote_amount: bool,
+    by_quote_amount: bool = False,
+    limit: bool = False,
 ) -> OrderSize:
-    price = market.round_price(price)
+    """`price` is the limit price of a limit order, else the last market price."""
+    price = _checked_price(market, price)
     if quote_free <= 0:
         raise SizingError(f"no {market.quote} available to buy {market.base}")
     spend = _share(quote_free, percent)
@@ -54,19 +67,26 @@ def size_buy(
     check_minimums(market, quantity, price)
     quote_amount = None
     if by_quote_amount:
-        # Whole cents of quote (or the quote's tick) so the exchange never sees more than we have.
+        # Rounded down to 8 places so the exchange never sees more than we have.
         quote_amount = spend.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
     return OrderSize(
         quantity=normalized(quantity),
         quote_amount=quote_amount,
         reference_price=price,
+        limit_price=price if limit else None,
     )
 
 
-def size_sell(market: Market, base_free: Decimal, percent: Decimal, price: Decimal) -> OrderSize:
-    price = market.round_price(price)
+def size_sell(
+    market: Market, base_free: Decimal, percent: Decimal, price: Decimal, *, limit: bool = False
+) -> OrderSize:
+    price = _checked_price(market, price, up=limit)
     if base_free <= 0:
         raise SizingError(f"no {market.base} held to sell")
     quantity = floor_to_step(_share(base_free, percent), market.amount_step)
     check_minimums(market, quantity, price)
-    return OrderSize(quantity=normalized(quantity), reference_price=price)
+    return OrderSize(
+        quantity=normalized(quantity),
+        reference_price=price,
+        limit_price=price if limit else None,
+    )

@@ -13,6 +13,9 @@ from pydantic import BaseModel
 from exchanges.symbols import SymbolError, normalize_symbol
 
 MAX_BODY_BYTES = 64 * 1024
+# What the database columns hold exactly: NUMERIC(38, 18).
+MAX_NUMBER = Decimal(10) ** 20
+MAX_DECIMAL_PLACES = 18
 
 ACTIONS = ("PING", "BuyMarket", "SellMarket", "BuyLimit", "SellLimit", "MAJ")
 _ACTION_BY_KEY = {a.lower(): a for a in ACTIONS}
@@ -75,9 +78,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise PayloadError("the body is not UTF-8 text") from exc
     if not text:
         raise PayloadError("the body is empty: send the alert message as JSON")
+    if "\x00" in text:
+        raise PayloadError("the body contains a NUL character")
     if text[0] in "{[":
         try:
-            data = json.loads(text, parse_float=Decimal)
+            data = json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise PayloadError(
                 f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -96,6 +101,10 @@ def parse_body(body: bytes) -> dict[str, Any]:
             )
         fields[match.group(1)] = match.group(2).strip("\"'")
     return fields
+
+
+def _no_constant(name: str) -> Decimal:
+    raise PayloadError(f"{name} is not a number")
 
 
 def _canonical_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +141,10 @@ def _decimal(name: str, value: Any) -> Decimal:
         raise PayloadError(f"{name} must be a number, got {value!r}{hint}") from None
     if not number.is_finite():
         raise PayloadError(f"{name} must be a finite number, got {value!r}")
+    if abs(number) >= MAX_NUMBER:
+        raise PayloadError(f"{name} is too large: {value}")
+    if number != 0 and number.as_tuple().exponent < -MAX_DECIMAL_PLACES:  # type: ignore[operator]
+        raise PayloadError(f"{name} has more than {MAX_DECIMAL_PLACES} decimal places: {value}")
     return number
 
 
@@ -162,7 +175,7 @@ def parse_signal(data: dict[str, Any]) -> Signal:
     signal: dict[str, Any] = {"action": action}
     if "symbol" in fields:
         try:
-            signal["symbol"] = normalize_symbol(_text("symbol", fields["symbol"], 40))
+            signal["symbol"] = normalize_symbol(_text("symbol", fields["symbol"], 30))
         except SymbolError as exc:
             raise PayloadError(str(exc)) from None
     elif action != "PING":
@@ -192,13 +205,9 @@ def parse_signal(data: dict[str, Any]) -> Signal:
             raise PayloadError(f"tp ({tp}) must be above the buy price ({signal['price']})")
     if "id" in fields:
         signal["alert_id"] = _text("id", fields["id"], 128)
-    for name, target in (
-        ("interval", "interval"),
-        ("bar_time", "bar_time"),
-        ("exchange", "exchange"),
-    ):
+    for name, limit in (("interval", 40), ("bar_time", 64), ("exchange", 64)):
         if name in fields:
-            signal[target] = _text(name, fields[name], 64)
+            signal[name] = _text(name, fields[name], limit)
     if "broker_id" in fields:
         try:
             signal["broker_id"] = int(str(fields["broker_id"]).strip())

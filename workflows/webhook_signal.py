@@ -144,7 +144,7 @@ class WebhookSignalWorkflow:
                 step="entry" if side == "buy" else "exit",
                 quantity=None if size.quote_amount else size.quantity,
                 quote_amount=size.quote_amount,
-                price=signal.price if order_type == "limit" else None,
+                price=size.limit_price,
                 webhook_id=signal.webhook_id,
             ),
             **DATABASE,
@@ -159,7 +159,7 @@ class WebhookSignalWorkflow:
                 client_order_id=recorded.client_order_id,
                 quantity=None if size.quote_amount else size.quantity,
                 quote_amount=size.quote_amount,
-                price=signal.price if order_type == "limit" else None,
+                price=size.limit_price,
             ),
         )
         position = await workflow.execute_local_activity_method(
@@ -183,16 +183,17 @@ class WebhookSignalWorkflow:
 
     async def _size(self, signal: WebhookSignalInput, context: TradingContext) -> OrderSize:
         market = context.market
+        limit = signal.action.endswith("Limit")
         snapshot = await workflow.execute_activity_method(
             TradingActivities.fetch_market_snapshot,
-            SnapshotRequest(
-                broker_id=signal.broker_id, symbol=market.symbol, with_price=signal.price is None
-            ),
+            SnapshotRequest(broker_id=signal.broker_id, symbol=market.symbol, with_price=not limit),
             **EXCHANGE_READ,
         )
         balances = snapshot.balances
-        price = signal.price or snapshot.price
-        assert price is not None
+        # A market order is sized from the market, never from a price in the alert.
+        price = signal.price if limit else snapshot.price
+        if price is None:
+            raise ApplicationError(f"no price for {market.symbol}", non_retryable=True)
         try:
             if signal.action.startswith("Buy"):
                 quote = balances.get(market.quote)
@@ -201,11 +202,13 @@ class WebhookSignalWorkflow:
                     quote.free if quote else Decimal(0),
                     signal.percent,
                     price,
-                    by_quote_amount=signal.action == "BuyMarket"
-                    and context.capabilities.market_buy_by_quote,
+                    by_quote_amount=not limit and context.capabilities.market_buy_by_quote,
+                    limit=limit,
                 )
             base = balances.get(market.base)
-            return size_sell(market, base.free if base else Decimal(0), signal.percent, price)
+            return size_sell(
+                market, base.free if base else Decimal(0), signal.percent, price, limit=limit
+            )
         except SizingError as error:
             raise ApplicationError(str(error), type="SizingError", non_retryable=True) from None
 

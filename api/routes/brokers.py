@@ -15,13 +15,14 @@ from api.brokers_service import (
     encrypt_credentials,
     new_webhook_token,
 )
+from api.decimal_json import DecimalRoute
 from api.deps import CurrentUser, RuntimeDep, SessionDep, not_found
 from db.events import emit
 from db.models import Broker
 from exchanges.errors import ExchangeError
 from exchanges.paper import DEFAULT_BALANCES, seed_balances
 
-router = APIRouter(prefix="/api/brokers", tags=["brokers"])
+router = APIRouter(prefix="/api/brokers", tags=["brokers"], route_class=DecimalRoute)
 
 
 class BrokerList(BaseModel):

@@ -12,6 +12,8 @@ class Event(Base):
     tailed by the API process and pushed over WebSocket to the owning user."""
 
     __tablename__ = "events"
+    # Ids must never be reused after a prune (the tail remembers the last id it sent).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

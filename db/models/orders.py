@@ -2,7 +2,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
@@ -49,6 +59,18 @@ class Position(Base):
     """A spot long position on one broker and symbol (at most one open at a time)."""
 
     __tablename__ = "positions"
+    # At most one open position per broker and symbol, enforced by the database: two
+    # concurrent buys must not each open one (FOR UPDATE cannot lock a missing row).
+    __table_args__ = (
+        Index(
+            "uq_positions_open_broker_symbol",
+            "broker_id",
+            "symbol",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 10:26:41.954422
+Create Date: 2026-11-27 11:16:33.727473
 """
 
 from collections.abc import Sequence
@@ -89,6 +89,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_events_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_events_created_at"), ["created_at"], unique=False)
@@ -233,6 +234,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_positions_broker_id"), ["broker_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_positions_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_positions_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(
+            "uq_positions_open_broker_symbol",
+            ["broker_id", "symbol"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
 
     op.create_table(
         "webhook_claims",
@@ -323,6 +331,11 @@ def downgrade() -> None:
     op.drop_table("orders")
     op.drop_table("webhook_claims")
     with op.batch_alter_table("positions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_positions_open_broker_symbol",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
         batch_op.drop_index(batch_op.f("ix_positions_user_id"))
         batch_op.drop_index(batch_op.f("ix_positions_status"))
         batch_op.drop_index(batch_op.f("ix_positions_broker_id"))
