@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.errors import business_error
 from db.base import utcnow
 from db.events import emit
-from db.models import Order, Position
+from db.models import Broker, Order, Position
 from db.session import SessionFactory
 from db.upsert import insert_ignore
 from exchanges.types import ExchangeOrder, Market
@@ -81,6 +82,8 @@ class OrderActivities:
         assert info.workflow_id is not None
         cid = client_order_id(self._salt, info.workflow_id, new.step)
         async with self._sessions.begin() as session:
+            if await session.get(Broker, new.broker_id) is None:
+                raise business_error("the broker was deleted", "BrokerNotFound")
             values = new.model_dump(exclude={"step"})
             values.update(
                 client_order_id=cid,
@@ -109,8 +112,7 @@ class OrderActivities:
         — one transaction, exactly once per order (a retry finds it already applied)."""
         answer = placed.exchange_order
         async with self._sessions.begin() as session:
-            order = await session.get(Order, placed.order_id, with_for_update=True)
-            assert order is not None
+            order = await _order(session, placed.order_id)
             order.exchange_order_id = answer.exchange_order_id
             order.status = answer.status
             order.quantity = answer.quantity or order.quantity
@@ -129,8 +131,7 @@ class OrderActivities:
     @activity.defn
     async def record_order_failure(self, failure: OrderFailure) -> None:
         async with self._sessions.begin() as session:
-            order = await session.get(Order, failure.order_id, with_for_update=True)
-            assert order is not None
+            order = await _order(session, failure.order_id)
             if order.status in ("pending", "open"):
                 order.status = failure.status
             order.error = failure.message
@@ -151,6 +152,7 @@ class OrderActivities:
             price=order.average_price,
             fee=order.fee,
             fee_asset=order.fee_asset,
+            quote=market.quote,
         )
         if order.side == "buy":
             if position is None:
@@ -196,6 +198,13 @@ class OrderActivities:
         )
         position: Position | None = (await session.scalars(query)).first()
         return position
+
+
+async def _order(session: AsyncSession, order_id: int) -> Order:
+    order = await session.get(Order, order_id, with_for_update=True)
+    if order is None:
+        raise business_error(f"order {order_id} no longer exists (broker deleted)", "OrderGone")
+    return order
 
 
 def _state(position: Position) -> PositionState:

@@ -24,8 +24,7 @@ class WebhookActivities:
     async def mark_webhook_processing(self, webhook_id: int) -> None:
         async with self._sessions.begin() as session:
             webhook = await session.get(Webhook, webhook_id, with_for_update=True)
-            assert webhook is not None
-            if webhook.status == "received":
+            if webhook is not None and webhook.status == "received":  # None: broker deleted
                 webhook.status = "processing"
                 await emit(session, webhook.user_id, "webhook", webhook.id)
 
@@ -33,7 +32,8 @@ class WebhookActivities:
     async def finish_webhook(self, result: WebhookOutcome) -> None:
         async with self._sessions.begin() as session:
             webhook = await session.get(Webhook, result.webhook_id, with_for_update=True)
-            assert webhook is not None
+            if webhook is None:  # its broker was deleted meanwhile
+                return
             webhook.status = result.status
             webhook.outcome = result.outcome
             webhook.error = result.error

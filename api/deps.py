@@ -29,6 +29,8 @@ TemporalDep = Annotated[TemporalLink, Depends(get_temporal)]
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     # Changing requests get a write session up front (SQLite: no lock upgrade mid-request);
     # reads stay deferred so a handler can call code that opens its own write transaction.
+    # Routes list CurrentUser before SessionDep, so an anonymous request never waits for
+    # (or holds) the write turn.
     reading = request.method in ("GET", "HEAD")
     async with runtime.sessions() if reading else runtime.sessions.writer() as session:
         yield session

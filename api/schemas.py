@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from config.settings import Settings
 from db.models import Order, Position, Webhook
+from trading.positions import PositionState, unrealized_pnl
 
 T = TypeVar("T")
 
@@ -89,7 +90,8 @@ class PositionOut(BaseModel):
     def of(cls, position: Position, price: Decimal | None) -> "PositionOut":
         unrealized = None
         if position.status == "open" and price is not None:
-            unrealized = position.quantity * price - position.cost_basis
+            held = PositionState(quantity=position.quantity, cost_basis=position.cost_basis)
+            unrealized = unrealized_pnl(held, price)
         fields = {
             k: getattr(position, k)
             for k in cls.model_fields

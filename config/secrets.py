@@ -6,6 +6,7 @@ It comes from ARISTOBOT_SECRET_KEY or is generated once into the data dir (mode 
 import base64
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -35,13 +36,17 @@ def load_or_create_key(settings: Settings) -> bytes:
         return _fernet_key(path.read_text().strip())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    # Written whole to a private temporary file, then linked into place: a process starting
+    # at the same moment never reads a half-written key, and never overwrites ours.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.decode())
+        os.link(temporary, path)
     except FileExistsError:
         return _fernet_key(path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.decode())
+    finally:
+        os.unlink(temporary)
     return key
 
 

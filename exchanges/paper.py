@@ -52,7 +52,7 @@ async def seed_balances(session: AsyncSession, broker_id: int, balances: dict[st
 
 
 class PaperExchange:
-    capabilities = Capabilities(market_buy_by_quote=True, fetch_order_by_client_id=True)
+    capabilities = Capabilities(market_buy_by_quote=True)
 
     def __init__(
         self,

@@ -88,8 +88,6 @@ class ExchangeOrder(BaseModel):
 
 
 class Capabilities(BaseModel):
+    """What an exchange can do beyond the Protocol's common ground."""
+
     market_buy_by_quote: bool = False
-    fetch_order_by_client_id: bool = True
-    native_stop_loss: bool = False
-    native_take_profit: bool = False
-    oco: bool = False

@@ -9,6 +9,9 @@ import httpx
 from exchanges.errors import ExchangeUnavailable, NetworkError, UnknownSymbol
 from exchanges.symbols import exchange_symbol
 
+# 30 pages of 1000 one-minute klines: about three weeks of history.
+MAX_KLINE_PAGES = 30
+
 
 class BinancePublic:
     def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
@@ -47,17 +50,29 @@ class BinancePublic:
         return {wanted[row["symbol"]]: Decimal(row["price"]) for row in body}
 
     async def range_since(self, symbol: str, since: datetime) -> tuple[Decimal, Decimal]:
-        rows = await self._get(
-            "/api/v3/klines",
-            {
-                "symbol": exchange_symbol(symbol),
-                "interval": "1m",
-                "startTime": int(since.timestamp() * 1000),
-                "limit": 1000,
-            },
-        )
-        assert isinstance(rows, list)
-        if not rows:
+        """Low and high of the 1-minute klines since `since` (paged, 1000 per request)."""
+        low: Decimal | None = None
+        high: Decimal | None = None
+        start = int(since.timestamp() * 1000)
+        for _ in range(MAX_KLINE_PAGES):
+            rows = await self._get(
+                "/api/v3/klines",
+                {
+                    "symbol": exchange_symbol(symbol),
+                    "interval": "1m",
+                    "startTime": start,
+                    "limit": 1000,
+                },
+            )
+            assert isinstance(rows, list)
+            for row in rows:
+                row_low, row_high = Decimal(row[3]), Decimal(row[2])
+                low = row_low if low is None else min(low, row_low)
+                high = row_high if high is None else max(high, row_high)
+            if len(rows) < 1000:
+                break
+            start = int(rows[-1][0]) + 60_000
+        if low is None or high is None:
             price = await self.price(symbol)
             return price, price
-        return min(Decimal(r[3]) for r in rows), max(Decimal(r[2]) for r in rows)
+        return low, high

@@ -6,6 +6,7 @@
   warning, trying Binance again every minute."""
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -113,7 +114,12 @@ class PriceSource:
             return {}
         if await self._binance_available():
             try:
-                values = await self._binance.prices(symbols)
+                try:
+                    values = await self._binance.prices(symbols)
+                except UnknownSymbol:
+                    # One unknown symbol fails Binance's whole batch: ask one by one and
+                    # leave out those Binance does not list.
+                    values = await self._known_prices(symbols)
                 self._last_ok = datetime.now(UTC)
                 now = time.monotonic()
                 self._cache.update({s: (now, p) for s, p in values.items()})
@@ -124,6 +130,13 @@ class PriceSource:
                 self._fall_back(error)
         at = datetime.now(UTC)
         return {s: simulated_price(s, at) for s in symbols}
+
+    async def _known_prices(self, symbols: list[str]) -> dict[str, Decimal]:
+        values: dict[str, Decimal] = {}
+        for symbol in symbols:
+            with contextlib.suppress(UnknownSymbol):
+                values[symbol] = await self._binance.price(symbol)
+        return values
 
     async def range_since(self, symbol: str, since: datetime) -> tuple[Decimal, Decimal]:
         """Low and high since `since`, to decide whether a resting limit order was crossed."""

@@ -108,3 +108,11 @@ def test_selling_more_than_the_position_realizes_only_the_position() -> None:
     )
     assert realized == D("1.988")  # 12 - 0.012 - 10
     assert state.quantity == 0
+
+
+def test_a_fee_in_a_third_asset_is_not_counted_as_quote() -> None:
+    fill = Fill(
+        side="buy", quantity=D(1), price=D(100), fee=D("0.01"), fee_asset="BNB", quote="USDT"
+    )
+    state = apply_buy(PositionState(), fill, "SOL")
+    assert (state.quantity, state.cost_basis, state.fees_paid) == (D(1), D(100), D(0))

@@ -18,6 +18,9 @@ class Fill(BaseModel):
     price: Decimal
     fee: Decimal = Decimal(0)
     fee_asset: str | None = None
+    # The market's quote asset, to tell a quote fee from a third-asset fee (None: any fee
+    # not in base is in quote).
+    quote: str | None = None
 
 
 class PositionState(BaseModel):
@@ -31,12 +34,18 @@ class PositionState(BaseModel):
 
 
 def fee_in_quote(fill: Fill, base: str) -> Decimal:
-    return fill.fee * fill.price if fill.fee_asset == base else fill.fee
+    """The fee in quote currency. A fee paid in a third asset (e.g. BNB on Binance) has no
+    price here and counts as 0 until the connectors convert it."""
+    if fill.fee_asset == base:
+        return fill.fee * fill.price
+    if fill.quote is None or fill.fee_asset in (None, fill.quote):
+        return fill.fee
+    return Decimal(0)
 
 
 def apply_buy(state: PositionState, fill: Fill, base: str) -> PositionState:
     received = fill.quantity - (fill.fee if fill.fee_asset == base else 0)
-    cost = fill.quantity * fill.price + (0 if fill.fee_asset == base else fill.fee)
+    cost = fill.quantity * fill.price + (0 if fill.fee_asset == base else fee_in_quote(fill, base))
     bought = state.bought_quantity + fill.quantity
     entry = (state.entry_price * state.bought_quantity + fill.price * fill.quantity) / bought
     return state.model_copy(

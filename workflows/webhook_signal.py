@@ -174,9 +174,12 @@ class WebhookSignalWorkflow:
             ),
             **DATABASE,
         )
+        outcome = _describe(placed, context, position)
+        if signal.stop_loss is not None or signal.take_profit is not None:
+            outcome += "; stop-loss/take-profit recorded on the position, not yet placed as orders"
         return WebhookSignalResult(
             status="processed",
-            outcome=_describe(placed, context, position),
+            outcome=outcome,
             order_id=recorded.order_id,
             position_id=position.position_id if position else None,
         )

@@ -44,7 +44,7 @@ class Balances(BaseModel):
     total_usdt: Decimal
 
 
-async def _owned(session: SessionDep, user: CurrentUser, broker_id: int) -> Broker:
+async def _owned(user: CurrentUser, session: SessionDep, broker_id: int) -> Broker:
     broker = (
         await session.scalars(
             select(Broker).where(Broker.id == broker_id, Broker.user_id == user.id)
@@ -61,7 +61,7 @@ def _name_taken(name: str) -> HTTPException:
 
 @router.get("", response_model=BrokerList)
 async def list_brokers(
-    request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+    request: Request, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> BrokerList:
     rows = await session.scalars(
         select(Broker).where(Broker.user_id == user.id).order_by(Broker.id)
@@ -73,8 +73,8 @@ async def list_brokers(
 async def create_broker(
     body: BrokerCreate,
     request: Request,
-    session: SessionDep,
     user: CurrentUser,
+    session: SessionDep,
     runtime: RuntimeDep,
 ) -> BrokerOut:
     token_hash, token_encrypted = new_webhook_token(runtime.vault)
@@ -104,9 +104,9 @@ async def create_broker(
 
 @router.get("/{broker_id}", response_model=BrokerOut)
 async def get_broker(
-    broker_id: int, request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+    broker_id: int, request: Request, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> BrokerOut:
-    broker = await _owned(session, user, broker_id)
+    broker = await _owned(user, session, broker_id)
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
 
@@ -115,11 +115,11 @@ async def update_broker(
     broker_id: int,
     body: BrokerUpdate,
     request: Request,
-    session: SessionDep,
     user: CurrentUser,
+    session: SessionDep,
     runtime: RuntimeDep,
 ) -> BrokerOut:
-    broker = await _owned(session, user, broker_id)
+    broker = await _owned(user, session, broker_id)
     if body.name is not None:
         broker.name = body.name.strip()
     if body.trading_mode is not None:
@@ -142,8 +142,8 @@ async def update_broker(
 
 
 @router.delete("/{broker_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_broker(broker_id: int, session: SessionDep, user: CurrentUser) -> None:
-    broker = await _owned(session, user, broker_id)
+async def delete_broker(broker_id: int, user: CurrentUser, session: SessionDep) -> None:
+    broker = await _owned(user, session, broker_id)
     await session.delete(broker)
     await emit(session, user.id, "broker", broker_id)
     await session.commit()
@@ -151,9 +151,9 @@ async def delete_broker(broker_id: int, session: SessionDep, user: CurrentUser) 
 
 @router.post("/{broker_id}/webhook-token", response_model=BrokerOut)
 async def rotate_webhook_token(
-    broker_id: int, request: Request, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+    broker_id: int, request: Request, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> BrokerOut:
-    broker = await _owned(session, user, broker_id)
+    broker = await _owned(user, session, broker_id)
     broker.webhook_token_hash, broker.webhook_token_encrypted = new_webhook_token(runtime.vault)
     await emit(session, user.id, "broker", broker.id)
     await session.commit()
@@ -162,9 +162,9 @@ async def rotate_webhook_token(
 
 @router.get("/{broker_id}/balances", response_model=Balances)
 async def broker_balances(
-    broker_id: int, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+    broker_id: int, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> Balances:
-    broker = await _owned(session, user, broker_id)
+    broker = await _owned(user, session, broker_id)
     try:
         balances = await runtime.connectors.connector(broker).fetch_balances()
         symbols = [f"{a}/USDT" for a in balances if a not in ("USDT",)]
