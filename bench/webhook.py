@@ -1,17 +1,22 @@
-"""Webhook benchmark: ack latency and webhook -> processed (order filled, position updated)
-latency at 1, 10 and 50 concurrent senders.
+"""Webhook benchmark: ack latency and webhook -> processed (order filled, position updated,
+outcome written) latency with 1, 10 and 50 concurrent senders.
 
-Runs the product as a user would (`aristobot dev` in a subprocess: its own Temporal dev
-server, SQLite by default or --database-url, API + worker in one process) against a fake
-Binance market-data server, and drives it over loopback HTTP. Baselines measured in the
-same run: `GET /api/auth/me` (one session lookup: the HTTP + database floor under the ack)
-and `PING` webhooks (the workflow without the order path). Figures are medians and p99s.
+Runs the product as a user does (`aristobot dev` in a subprocess: its own Temporal dev
+server, SQLite by default or --database-url, API in the main process and a worker child)
+against a fake Binance market-data server, over loopback HTTP. Each sender is a closed
+loop: it sends an alert, waits until its workflow has finished, then sends the next, so
+the latencies are per alert, not the length of a backlog. Completion times are the
+records' own `updated_at`, pushed over the dashboard's WebSocket.
 
-    .venv/bin/python bench/webhook.py [--rounds N] [--database-url URL]
+Baselines from the same run: `GET /api/auth/me` (one session lookup: the HTTP + database
+floor under an ack) and `PING` alerts (the workflow without the order path).
+
+    .venv/bin/python bench/webhook.py [--seconds N] [--database-url URL]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +41,7 @@ from tests.fakes.binance_market import MarketState, create_app  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 
 ARISTOBOT = str(Path(sys.executable).parent / "aristobot")
+COOKIE = "aristobot_session"
 
 
 def free_port() -> int:
@@ -46,10 +53,6 @@ def free_port() -> int:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:8.1f}"
 
 
 async def start_product(
@@ -77,72 +80,108 @@ async def start_product(
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("aristobot dev did not start:\n" + log.read_text())
         await asyncio.sleep(0.2)
-    text = log.read_text()
-    match = re.search(r"First login\s+admin / (\S+)", text)
-    password = match.group(1) if match else ""
-    return process, f"http://127.0.0.1:{port}", password
+    match = re.search(r"First login\s+admin / (\S+)", log.read_text())
+    if not match:
+        raise RuntimeError("no first-run admin password (reused data dir?)")
+    return process, f"http://127.0.0.1:{port}", match.group(1)
 
 
-async def timed_requests(
-    http: httpx.AsyncClient, count: int, concurrency: int, request: Any
-) -> tuple[list[float], list[tuple[float, dict[str, Any]]], float]:
-    """Runs `count` requests with `concurrency` senders; returns latencies, (send wall time,
-    answer) pairs and the elapsed wall time."""
+class Completions:
+    """Finished webhooks as the live feed reports them: id -> (status, updated_at)."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[str, float]] = {}
+        self._waiters: dict[int, asyncio.Future[tuple[str, float]]] = {}
+
+    def record(self, webhook: dict[str, Any]) -> None:
+        if webhook["status"] not in ("processed", "error"):
+            return
+        result = (webhook["status"], datetime.fromisoformat(webhook["updated_at"]).timestamp())
+        self._done[webhook["id"]] = result
+        waiter = self._waiters.pop(webhook["id"], None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(result)
+
+    async def wait(self, webhook_id: int) -> tuple[str, float]:
+        if webhook_id in self._done:
+            return self._done[webhook_id]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[webhook_id] = waiter
+        return await asyncio.wait_for(waiter, timeout=120)
+
+
+async def listen(ws_url: str, cookie: str, completions: Completions) -> None:
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": f"{COOKIE}={cookie}"}
+    ) as ws:
+        async for message in ws:
+            event = json.loads(message)
+            if event["topic"] == "webhook":
+                completions.record(event["data"])
+
+
+async def closed_loop(
+    http: httpx.AsyncClient,
+    path: str,
+    action: str,
+    senders: int,
+    seconds: float,
+    completions: Completions,
+    tag: str,
+) -> tuple[list[float], list[float], int, float]:
+    """`senders` loops of send -> wait for the workflow to finish, for `seconds`."""
+    acks: list[float] = []
+    done: list[float] = []
+    started = time.monotonic()
+
+    async def sender(number: int) -> None:
+        index = 0
+        while time.monotonic() - started < seconds:
+            body: dict[str, Any] = {"action": action, "id": f"{tag}-{number}-{index}"}
+            if action != "PING":
+                body |= {"symbol": "BTCUSDT", "percent": "0.00001"}
+            sent_wall, sent = time.time(), time.perf_counter()
+            response = await http.post(path, json=body)
+            acks.append(time.perf_counter() - sent)
+            if response.status_code != 200 or response.json()["status"] != "accepted":
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text}")
+            status, finished = await completions.wait(response.json()["webhook_id"])
+            if status != "processed":
+                raise RuntimeError(f"webhook {response.json()['webhook_id']} ended in {status}")
+            done.append(finished - sent_wall)
+            index += 1
+
+    await asyncio.gather(*(sender(n) for n in range(senders)))
+    elapsed = time.monotonic() - started
+    return acks, done, len(done), elapsed
+
+
+async def requests_floor(http: httpx.AsyncClient, senders: int, count: int) -> list[float]:
     latencies: list[float] = []
-    answers: list[tuple[float, dict[str, Any]]] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(count):
-        queue.put_nowait(index)
 
     async def sender() -> None:
-        while not queue.empty():
-            index = queue.get_nowait()
-            sent_wall, started = time.time(), time.perf_counter()
-            response = await request(http, index)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text}")
-            answers.append((sent_wall, response.json()))
+        for _ in range(count // senders):
+            sent = time.perf_counter()
+            (await http.get("/api/auth/me")).raise_for_status()
+            latencies.append(time.perf_counter() - sent)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(sender() for _ in range(concurrency)))
-    return latencies, answers, time.perf_counter() - started
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    return latencies
 
 
-async def processed_latencies(
-    http: httpx.AsyncClient, answers: list[tuple[float, dict[str, Any]]]
-) -> tuple[list[float], float]:
-    """Send time -> the webhook record's final update (workflow finished), and the rate at
-    which the batch was processed (first send to last finish)."""
-    pending = {a["webhook_id"]: sent for sent, a in answers}
-    done: dict[int, float] = {}
-    last = 0.0
-    deadline = time.monotonic() + 300
-    while len(done) < len(pending):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(done)}/{len(pending)} webhooks finished")
-        page = (await http.get("/api/webhooks", params={"limit": 1000})).json()["items"]
-        for hook in page:
-            if hook["id"] in pending and hook["id"] not in done:
-                if hook["status"] == "error":
-                    raise RuntimeError(f"webhook {hook['id']} failed: {hook['error']}")
-                if hook["status"] == "processed":
-                    finished = datetime.fromisoformat(hook["updated_at"]).timestamp()
-                    done[hook["id"]] = finished - pending[hook["id"]]
-                    last = max(last, finished)
-        await asyncio.sleep(0.5)
-    return list(done.values()), len(done) / (last - min(pending.values()))
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f}"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=1, help="multiplies the request counts")
+    parser.add_argument("--seconds", type=float, default=20, help="per concurrency level")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    plan = [(1, 60 * args.rounds), (10, 200 * args.rounds), (50, 400 * args.rounds)]
 
     market = MarketState()
     market_server = await LoopbackServer(create_app(market)).start()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="aristobot-bench-") as tmp:
         process, base, password = await start_product(
             Path(tmp), market_server.url, args.database_url
@@ -150,72 +189,49 @@ async def main() -> None:
         try:
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
             async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-                if not password:
-                    raise RuntimeError("no first-run admin password (reused data dir?)")
-                (
-                    await http.post(
-                        "/api/auth/login", json={"username": "admin", "password": password}
-                    )
-                ).raise_for_status()
+                login = {"username": "admin", "password": password}
+                (await http.post("/api/auth/login", json=login)).raise_for_status()
                 broker = (
                     await http.post(
                         "/api/brokers",
                         json={
                             "name": "bench",
-                            "exchange": "paper",
                             "trading_mode": "webhooks",
                             "balances": {"USDT": "1000000000"},
                         },
                     )
                 ).json()
                 path = "/webhooks/" + broker["webhook_url"].split("/webhooks/", 1)[1]
-                run_id = secrets.token_hex(3)
-
-                def webhook(action: str) -> Any:
-                    async def send(client: httpx.AsyncClient, index: int) -> httpx.Response:
-                        body = {
-                            "action": action,
-                            "id": f"{run_id}-{action}-{index}-{time.time_ns()}",
-                        }
-                        if action != "PING":
-                            body |= {"symbol": "BTCUSDT", "percent": "0.00001"}
-                        return await client.post(path, json=body)
-
-                    return send
-
-                async def me(client: httpx.AsyncClient, index: int) -> httpx.Response:
-                    return await client.get("/api/auth/me")
-
-                # warm-up: connections, caches, the first workflow
-                await timed_requests(http, 20, 5, webhook("BuyMarket"))
-                await asyncio.sleep(2)
-
-                rows = []
-                for concurrency, count in plan:
-                    base_lat, _, _ = await timed_requests(http, count, concurrency, me)
-                    ping_lat, ping_answers, _ = await timed_requests(
-                        http, count, concurrency, webhook("PING")
+                completions = Completions()
+                cookie = http.cookies.get(COOKIE) or ""
+                listener = asyncio.create_task(
+                    listen(base.replace("http://", "ws://") + "/api/ws", cookie, completions)
+                )
+                await asyncio.sleep(0.5)
+                run = secrets.token_hex(3)
+                await closed_loop(http, path, "BuyMarket", 5, 3, completions, f"{run}-warm")
+                for senders in (1, 10, 50):
+                    floor = await requests_floor(http, senders, max(200, senders * 10))
+                    _, ping_done, _, _ = await closed_loop(
+                        http,
+                        path,
+                        "PING",
+                        senders,
+                        args.seconds / 2,
+                        completions,
+                        f"{run}-p{senders}",
                     )
-                    ping_done, _ = await processed_latencies(http, ping_answers)
-                    buy_lat, buy_answers, elapsed = await timed_requests(
-                        http, count, concurrency, webhook("BuyMarket")
+                    acks, done, count, elapsed = await closed_loop(
+                        http,
+                        path,
+                        "BuyMarket",
+                        senders,
+                        args.seconds,
+                        completions,
+                        f"{run}-b{senders}",
                     )
-                    buy_done, rate = await processed_latencies(http, buy_answers)
-                    rows.append(
-                        (
-                            concurrency,
-                            count,
-                            base_lat,
-                            ping_lat,
-                            buy_lat,
-                            ping_done,
-                            buy_done,
-                            elapsed,
-                            rate,
-                        )
-                    )
-
-                orders = (await http.get("/api/orders", params={"limit": 1})).json()["total"]
+                    rows.append((senders, floor, ping_done, acks, done, count, elapsed))
+                listener.cancel()
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(60)
@@ -223,58 +239,39 @@ async def main() -> None:
 
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"\nAristobot webhook benchmark ({backend}, aristobot dev, loopback; {os.cpu_count()} CPUs)"
+        f"\nAristobot webhook benchmark: {backend}, `aristobot dev`, loopback, "
+        f"{os.cpu_count()} CPUs, {args.seconds:.0f} s per level, closed-loop senders"
     )
-    print(
-        "latencies in ms; p50 / p99; 'processed' = HTTP send -> workflow finished"
-        " (order filled, position updated, outcome written)\n"
-    )
-    header = (
+    print("milliseconds; 'filled' = send -> workflow finished (order filled, position updated)\n")
+    header = [
         "senders",
-        "n",
+        "orders",
         "me p50",
-        "me p99",
         "ack p50",
         "ack p99",
         "ack/me",
-        "PING done p50",
-        "buy done p50",
-        "buy done p99",
-        "buy/PING",
-        "buys/s",
-    )
-    print(" | ".join(f"{h:>12}" for h in header))
-    for (
-        concurrency,
-        count,
-        base_lat,
-        _ping_lat,
-        buy_lat,
-        ping_done,
-        buy_done,
-        elapsed,
-        rate,
-    ) in rows:
+        "PING p50",
+        "filled p50",
+        "filled p99",
+        "filled/PING",
+        "orders/s",
+    ]
+    print(" | ".join(f"{h:>11}" for h in header))
+    for senders, floor, ping_done, acks, done, count, elapsed in rows:
         cells = [
-            f"{concurrency:>12}",
-            f"{count:>12}",
-            f"{ms(statistics.median(base_lat)):>12}",
-            f"{ms(pct(base_lat, 0.99)):>12}",
-            f"{ms(statistics.median(buy_lat)):>12}",
-            f"{ms(pct(buy_lat, 0.99)):>12}",
-            f"{statistics.median(buy_lat) / statistics.median(base_lat):>12.2f}",
-            f"{ms(statistics.median(ping_done)):>12}",
-            f"{ms(statistics.median(buy_done)):>12}",
-            f"{ms(pct(buy_done, 0.99)):>12}",
-            f"{statistics.median(buy_done) / statistics.median(ping_done):>12.2f}",
-            f"{count / elapsed:>12.1f}",
-            f"{rate:>12.1f}",
+            str(senders),
+            str(count),
+            ms(statistics.median(floor)),
+            ms(statistics.median(acks)),
+            ms(pct(acks, 0.99)),
+            f"{statistics.median(acks) / statistics.median(floor):.2f}",
+            ms(statistics.median(ping_done)),
+            ms(statistics.median(done)),
+            ms(pct(done, 0.99)),
+            f"{statistics.median(done) / statistics.median(ping_done):.2f}",
+            f"{count / elapsed:.1f}",
         ]
-        print(" | ".join(cells))
-    print(
-        f"\norders placed in total: {orders}; acks/s = webhooks answered per second,"
-        " orders/s = buys processed per second (first send to last finish)"
-    )
+        print(" | ".join(f"{c:>11}" for c in cells))
 
 
 if __name__ == "__main__":
