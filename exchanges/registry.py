@@ -21,7 +21,7 @@ class ConnectorRegistry:
     def __init__(self, sessions: SessionFactory, vault: Vault, prices: PriceSource) -> None:
         self._sessions = sessions
         self._vault = vault
-        self.prices = prices
+        self._prices = prices
 
     async def load_broker(self, broker_id: int) -> Broker:
         async with self._sessions() as session:
@@ -44,7 +44,7 @@ class ConnectorRegistry:
             return PaperExchange(
                 broker.id,
                 self._sessions,
-                self.prices,
+                self._prices,
                 fee_rate=broker.paper_fee_rate,
                 slippage=broker.paper_slippage,
             )

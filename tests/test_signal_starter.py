@@ -2,6 +2,7 @@
 once Temporal answers again (the sweeper starts what the request could not)."""
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import update
@@ -16,21 +17,37 @@ from tests.conftest import ApiUser, free_port, wait_webhook_done, webhook_path
 from workers.stack import Stack
 
 
-async def test_alert_survives_temporal_being_down(
-    settings: Settings, stack: Stack, user: ApiUser, temporal_client: Client
-) -> None:
-    broker = await user.create_broker(balances={"USDT": "1000"})
+async def post_while_temporal_is_down(
+    settings: Settings, broker: dict[str, Any], body: dict[str, Any]
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """Posts an alert to an API process whose Temporal address answers nothing."""
     unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     api_alone = Stack(unreachable, worker=False, port=0)
     await api_alone.start()
     try:
         async with httpx.AsyncClient(base_url=api_alone.url, timeout=10) as http:
-            answer = await http.post(
-                webhook_path(broker), json={"action": "BuyMarket", "symbol": "BTCUSDT"}
-            )
+            answer = await http.post(webhook_path(broker), json=body)
             health = (await http.get("/healthz")).json()
     finally:
         await api_alone.stop()
+    return answer, health
+
+
+async def backdate(stack: Stack, webhook_id: int, age: timedelta) -> None:
+    assert stack.runtime is not None
+    async with stack.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == webhook_id).values(received_at=utcnow() - age)
+        )
+
+
+async def test_alert_survives_temporal_being_down(
+    settings: Settings, stack: Stack, user: ApiUser, temporal_client: Client
+) -> None:
+    broker = await user.create_broker(balances={"USDT": "1000"})
+    answer, health = await post_while_temporal_is_down(
+        settings, broker, {"action": "BuyMarket", "symbol": "BTCUSDT"}
+    )
     assert answer.status_code == 200 and answer.json()["status"] == "accepted"
     assert health["temporal"]["ok"] is False
     webhook_id = answer.json()["webhook_id"]
@@ -38,13 +55,8 @@ async def test_alert_survives_temporal_being_down(
     assert waiting["status"] == "received" and waiting["workflow_id"]
 
     # Temporal is back (any API process's sweeper does this every few seconds).
+    await backdate(stack, webhook_id, timedelta(seconds=10))
     assert stack.runtime is not None
-    async with stack.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Webhook)
-            .where(Webhook.id == webhook_id)
-            .values(received_at=utcnow() - timedelta(seconds=10))
-        )
     starter = SignalStarter(
         stack.runtime.sessions, TemporalLink(settings, temporal_client), settings.task_queue
     )
@@ -63,24 +75,12 @@ async def test_a_stale_alert_is_not_traded(
 ) -> None:
     """An alert that waited longer than the limit (Temporal was down) is marked, not traded."""
     broker = await user.create_broker(balances={"USDT": "1000"})
-    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
-    api_alone = Stack(unreachable, worker=False, port=0)
-    await api_alone.start()
-    try:
-        async with httpx.AsyncClient(base_url=api_alone.url, timeout=10) as http:
-            answer = await http.post(
-                webhook_path(broker), json={"action": "BuyMarket", "symbol": "ETHUSDT"}
-            )
-    finally:
-        await api_alone.stop()
+    answer, _ = await post_while_temporal_is_down(
+        settings, broker, {"action": "BuyMarket", "symbol": "ETHUSDT"}
+    )
     webhook_id = answer.json()["webhook_id"]
+    await backdate(stack, webhook_id, timedelta(minutes=11))
     assert stack.runtime is not None
-    async with stack.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Webhook)
-            .where(Webhook.id == webhook_id)
-            .values(received_at=utcnow() - timedelta(minutes=11))
-        )
     starter = SignalStarter(
         stack.runtime.sessions,
         TemporalLink(settings, temporal_client),

@@ -41,7 +41,8 @@ def _banner(stack: Stack, settings: Settings, password: str | None, own_server: 
         f"    Dashboard     {stack.url}",
         f"    Temporal UI   {settings.resolved_temporal_ui_url}"
         + ("" if own_server else "  (existing Temporal server)"),
-        f"    Market data   {market['configured']}",
+        f"    Market data   {market['mode']}"
+        + (f" ({market['warning']})" if market["warning"] else ""),
         f"    Data dir      {settings.data_dir.resolve()}",
     ]
     if password:
@@ -91,6 +92,7 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
             await server.wait_ready()
         await stack.start()
         supervisor = asyncio.create_task(_supervise_worker(settings, stop))
+        await stack.market_checked()
         print(_banner(stack, settings, password, server is not None), file=sys.stderr, flush=True)
         await stack.wait_until(stop)
         logger.info("stopping")

@@ -99,6 +99,12 @@ class Stack:
                 sockets = self.server.servers[0].sockets
                 self.port = sockets[0].getsockname()[1]
 
+    async def market_checked(self, timeout: float = 5.0) -> None:
+        """Waits (a little) for the start-up market probe, so its result can be shown."""
+        if self._probe is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._probe), timeout)
+
     async def wait(self) -> None:
         """Returns when any component stops (or raises its error)."""
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
