@@ -46,7 +46,12 @@ check-tests: $(VENV)/.installed-test ui
 
 test: lint check-tests
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/webhook.py
 
 clean:

@@ -8,10 +8,15 @@ from temporalio import activity
 
 from activities.errors import as_application_error, business_error
 from activities.heartbeat import heartbeating
+from db.base import utcnow
+from db.models import Broker
+from db.session import SessionFactory
 from exchanges.errors import DuplicateOrder, ExchangeError, OrderNotFound
+from exchanges.protocol import ExchangeConnector
 from exchanges.registry import BrokerNotFound, ConnectorRegistry
 from exchanges.symbols import split_symbol
 from exchanges.types import Balance, Capabilities, ExchangeOrder, Market, OrderRequest
+from trading.catalog import as_market, catalog_size, find_market, store_markets
 
 
 class TradingContextRequest(BaseModel):
@@ -45,7 +50,8 @@ class PlaceOrderRequest(BaseModel):
 
 
 class TradingActivities:
-    def __init__(self, connectors: ConnectorRegistry) -> None:
+    def __init__(self, sessions: SessionFactory, connectors: ConnectorRegistry) -> None:
+        self._sessions = sessions
         self._connectors = connectors
 
     @activity.defn
@@ -56,15 +62,9 @@ class TradingActivities:
             raise business_error(str(exc), "BrokerNotFound") from exc
         try:
             connector = self._connectors.connector(broker)
-            markets = await heartbeating(connector.load_markets())
+            market = await self._market(broker, connector, request.symbol)
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
-        market = markets.get(request.symbol)
-        if market is None:
-            raise business_error(
-                f"{request.symbol} is not traded on {broker.exchange} (broker '{broker.name}')",
-                "UnknownSymbol",
-            )
         return TradingContext(
             broker_id=broker.id,
             broker_name=broker.name,
@@ -73,6 +73,37 @@ class TradingActivities:
             market=market,
             capabilities=connector.capabilities,
         )
+
+    async def _market(self, broker: Broker, connector: ExchangeConnector, symbol: str) -> Market:
+        """From the broker's symbol catalog; the first order of a never-synced broker fills
+        the catalog from the exchange. The paper exchange's list is built in."""
+        if broker.exchange == "paper":
+            market = (await connector.load_markets()).get(symbol)
+        else:
+            async with self._sessions() as session:
+                row = await find_market(session, broker.id, symbol)
+                known = await catalog_size(session, broker.id) if row is None else 1
+            if row is not None and not row.active:
+                raise business_error(
+                    f"{symbol} is no longer listed on {broker.exchange} (symbol sync of"
+                    f" {row.synced_at:%Y-%m-%d %H:%M} UTC)",
+                    "UnknownSymbol",
+                )
+            if row is not None:
+                return as_market(row)
+            market = None
+            if known == 0:
+                markets = await heartbeating(connector.load_markets())
+                async with self._sessions.begin() as session:
+                    await store_markets(session, broker.id, list(markets.values()), utcnow())
+                market = markets.get(symbol)
+        if market is None:
+            raise business_error(
+                f"{symbol} is not traded on {broker.exchange} (broker '{broker.name}'): check"
+                " the symbol, or sync the broker's symbols if it was listed recently",
+                "UnknownSymbol",
+            )
+        return market
 
     @activity.defn
     async def fetch_market_snapshot(self, request: SnapshotRequest) -> MarketSnapshot:

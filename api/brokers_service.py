@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+import httpx
 from fastapi import Request
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -24,6 +25,21 @@ class Credentials(BaseModel):
     passphrase: str = Field(default="", max_length=256)
 
 
+def checked_base_url(value: str | None) -> str | None:
+    """An exchange endpoint (testnet, compatible API): http(s) and nothing after the host's
+    path, since the connector appends the API paths itself."""
+    if value is None or not value.strip():
+        return None
+    url = httpx.URL(value.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            "base_url must be an http:// or https:// address, e.g. https://testnet.binance.vision"
+        )
+    if url.query or url.fragment:
+        raise ValueError("base_url must not have a query or fragment")
+    return str(url).rstrip("/")
+
+
 class BrokerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     exchange: Exchange = "paper"
@@ -33,6 +49,8 @@ class BrokerCreate(BaseModel):
     balances: dict[str, Decimal] | None = None
     fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.1"))
     slippage: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("0.1"))
+
+    _base_url = field_validator("base_url")(checked_base_url)
 
     @field_validator("balances")
     @classmethod
@@ -64,6 +82,8 @@ class BrokerUpdate(BaseModel):
     trading_mode: TradingMode | None = None
     fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.1"))
     slippage: Decimal | None = Field(default=None, ge=0, le=Decimal("0.1"))
+
+    _base_url = field_validator("base_url")(checked_base_url)
 
 
 class BrokerOut(BaseModel):

@@ -16,10 +16,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
 from api.routes.history import position_out
-from api.schemas import OrderOut, WebhookOut
+from api.schemas import OrderOut, SymbolSyncOut, WebhookOut
 from db.base import utcnow
 from db.events import CHANNEL
-from db.models import Event, Order, Position, Webhook
+from db.models import Event, Order, Position, SymbolSync, Webhook
 from db.session import sync_url
 from workers.runtime import Runtime
 
@@ -148,6 +148,11 @@ class EventHub:
             if position is None or position.user_id != event.user_id:
                 return None
             return (await position_out(self._runtime, position)).model_dump(mode="json")
+        if event.topic == "symbol_sync":
+            sync = await session.get(SymbolSync, resource_id)
+            if sync is None or sync.user_id != event.user_id:
+                return None
+            return SymbolSyncOut.of(sync, settings).model_dump(mode="json")
         return {"id": resource_id}
 
     async def _prune(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from config.settings import Settings
-from db.models import Order, Position, Webhook
+from db.models import MarketRow, Order, Position, SymbolSync, Webhook
 from trading.positions import PositionState, unrealized_pnl
 
 T = TypeVar("T")
@@ -131,4 +131,43 @@ class WebhookOut(BaseModel):
         return cls(
             **{k: getattr(webhook, k) for k in cls.model_fields if k != "workflow_url"},
             workflow_url=settings.workflow_url(webhook.workflow_id),
+        )
+
+
+class SymbolOut(BaseModel):
+    symbol: str
+    exchange_symbol: str
+    base: str
+    quote: str
+    amount_step: Decimal
+    price_tick: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+    active: bool
+    synced_at: datetime
+
+    @classmethod
+    def of(cls, row: MarketRow) -> "SymbolOut":
+        return cls(**{k: getattr(row, k) for k in cls.model_fields})
+
+
+class SymbolSyncOut(BaseModel):
+    id: int
+    broker_id: int
+    status: str
+    total: int
+    stored: int
+    added: int
+    delisted: int
+    error: str | None
+    workflow_id: str | None
+    workflow_url: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, sync: SymbolSync, settings: Settings) -> "SymbolSyncOut":
+        return cls(
+            **{k: getattr(sync, k) for k in cls.model_fields if k != "workflow_url"},
+            workflow_url=settings.workflow_url(sync.workflow_id),
         )

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     webhook_max_delay: float = Field(default=600.0, gt=0)
     # How long a fetched market price is reused (limits calls to Binance's public API).
     price_cache_seconds: float = Field(default=1.0, ge=0)
+    # Read timeout of exchange REST calls; an order POST without an answer by then has an
+    # unknown outcome and is looked up by its client order id before any retry.
+    exchange_timeout: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
     worker_shutdown_grace: float = Field(default=30.0, ge=0)

@@ -24,6 +24,10 @@ class UnknownSymbol(InvalidOrder):
     pass
 
 
+class NotSupported(InvalidOrder):
+    """The exchange (or this connector) cannot do this; see Capabilities."""
+
+
 class OrderNotFound(ExchangeError):
     pass
 

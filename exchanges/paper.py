@@ -20,20 +20,24 @@ from exchanges.errors import (
     DuplicateOrder,
     InsufficientFunds,
     InvalidOrder,
+    NotSupported,
     OrderNotFound,
     UnknownSymbol,
 )
 from exchanges.symbols import split_symbol
 from exchanges.types import (
     Balance,
+    Candle,
     Capabilities,
     ExchangeOrder,
     Market,
+    OcoRequest,
     OrderRequest,
     Ticker,
+    Trade,
     floor_to_step,
 )
-from market.source import PriceSource
+from market.source import INTERVAL_SECONDS, PriceSource
 
 DEFAULT_BALANCES = {"USDT": Decimal("10000")}
 
@@ -52,7 +56,7 @@ async def seed_balances(session: AsyncSession, broker_id: int, balances: dict[st
 
 
 class PaperExchange:
-    capabilities = Capabilities(market_buy_by_quote=True)
+    capabilities = Capabilities(market_buy_by_quote=True, batched_tickers=True)
 
     def __init__(
         self,
@@ -70,15 +74,32 @@ class PaperExchange:
 
     # -- market data -------------------------------------------------------------------
 
-    async def load_markets(self) -> dict[str, Market]:
+    async def load_markets(self, *, reload: bool = False) -> dict[str, Market]:
         return dict(PAPER_MARKETS)
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
         paper_market(symbol)
         return Ticker(symbol=symbol, price=await self._prices.price(symbol), time=_now())
 
-    async def test_connection(self) -> None:
-        return None
+    async def fetch_tickers(self, symbols: list[str]) -> dict[str, Ticker]:
+        known = [s for s in symbols if s in PAPER_MARKETS]
+        prices = await self._prices.prices(known)
+        now = _now()
+        return {s: Ticker(symbol=s, price=p, time=now) for s, p in prices.items()}
+
+    async def fetch_candles(
+        self, symbol: str, interval: str, *, since: datetime | None = None, limit: int = 500
+    ) -> list[Candle]:
+        paper_market(symbol)
+        if interval not in INTERVAL_SECONDS:
+            raise InvalidOrder(
+                f"unknown interval {interval!r}: use one of {list(INTERVAL_SECONDS)}"
+            )
+        return await self._prices.candles(symbol, interval, since, limit)
+
+    async def test_connection(self) -> str:
+        balances = await self.fetch_balances()
+        return f"paper account ready: {len(balances)} assets, prices from {self._prices.mode}"
 
     # -- account -----------------------------------------------------------------------
 
@@ -97,7 +118,7 @@ class PaperExchange:
     async def create_order(self, request: OrderRequest) -> ExchangeOrder:
         market = paper_market(request.symbol)
         if request.type not in ("market", "limit"):
-            raise InvalidOrder(f"the paper exchange does not take {request.type} orders yet")
+            raise NotSupported(f"the paper exchange does not take {request.type} orders yet")
         market_price = await self._prices.price(request.symbol)
         async with self._sessions.begin() as session:
             existing = await self._find(session, client_order_id=request.client_order_id)
@@ -125,6 +146,9 @@ class PaperExchange:
             session.add(order)
             await session.flush()
             return _to_exchange_order(order)
+
+    async def create_oco(self, request: OcoRequest) -> list[ExchangeOrder]:
+        raise NotSupported("the paper exchange does not take OCO orders yet")
 
     async def cancel_order(
         self,
@@ -167,6 +191,42 @@ class PaperExchange:
             if symbol:
                 query = query.where(PaperOrder.symbol == symbol)
             return [_to_exchange_order(o) for o in await session.scalars(query)]
+
+    async def fetch_closed_orders(
+        self, symbol: str, *, since: datetime | None = None, limit: int = 100
+    ) -> list[ExchangeOrder]:
+        await self._settle_resting()
+        async with self._sessions() as session:
+            query = select(PaperOrder).where(
+                PaperOrder.broker_id == self.broker_id,
+                PaperOrder.symbol == symbol,
+                PaperOrder.status != "new",
+            )
+            if since is not None:
+                query = query.where(PaperOrder.created_at >= since)
+            rows = await session.scalars(query.order_by(PaperOrder.id.desc()).limit(limit))
+            return [_to_exchange_order(o) for o in reversed(list(rows))]
+
+    async def fetch_trades(
+        self, symbol: str, *, since: datetime | None = None, limit: int = 100
+    ) -> list[Trade]:
+        """Paper orders fill in one go: one trade per filled order."""
+        closed = await self.fetch_closed_orders(symbol, since=since, limit=limit)
+        return [
+            Trade(
+                trade_id=o.exchange_order_id,
+                exchange_order_id=o.exchange_order_id,
+                symbol=o.symbol,
+                side=o.side,
+                price=o.average_price,
+                quantity=o.filled_quantity,
+                fee=o.fee,
+                fee_asset=o.fee_asset,
+                time=o.created_at or _now(),
+            )
+            for o in closed
+            if o.status == "filled" and o.average_price is not None
+        ]
 
     # -- internals -----------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 """Binance public market data over REST (no key needed): last prices and 1m klines."""
 
 import json
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 
 from exchanges.errors import ExchangeUnavailable, NetworkError, UnknownSymbol
 from exchanges.symbols import exchange_symbol
+from exchanges.types import Candle
 
 # 30 pages of 1000 one-minute klines: about three weeks of history.
 MAX_KLINE_PAGES = 30
@@ -49,6 +51,21 @@ class BinancePublic:
         assert isinstance(body, list)
         return {wanted[row["symbol"]]: Decimal(row["price"]) for row in body}
 
+    async def candles(
+        self, symbol: str, interval: str, since: datetime | None, limit: int
+    ) -> list[Candle]:
+        params: dict[str, str | int] = {
+            "symbol": exchange_symbol(symbol),
+            "interval": interval,
+            "limit": min(limit, 1000),
+        }
+        if since is not None:
+            params["startTime"] = int(since.timestamp() * 1000)
+        rows = await self._get("/api/v3/klines", params)
+        assert isinstance(rows, list)
+        now_ms = time.time() * 1000
+        return [kline_candle(row, now_ms) for row in rows]
+
     async def range_since(self, symbol: str, since: datetime) -> tuple[Decimal, Decimal]:
         """Low and high of the 1-minute klines since `since` (paged, 1000 per request)."""
         low: Decimal | None = None
@@ -76,3 +93,16 @@ class BinancePublic:
             price = await self.price(symbol)
             return price, price
         return low, high
+
+
+def kline_candle(row: list[object], now_ms: float) -> Candle:
+    """One row of /api/v3/klines: [openTime, o, h, l, c, v, closeTime, ...]."""
+    return Candle(
+        open_time=datetime.fromtimestamp(int(str(row[0])) / 1000, UTC),
+        open=Decimal(str(row[1])),
+        high=Decimal(str(row[2])),
+        low=Decimal(str(row[3])),
+        close=Decimal(str(row[4])),
+        volume=Decimal(str(row[5])),
+        closed=int(str(row[6])) < now_ms,
+    )

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from exchanges.catalog import SIMULATED_START_PRICES
 from exchanges.symbols import split_symbol
+from exchanges.types import Candle
 
 # (period in seconds, amplitude of the log-price)
 _OCTAVES = [(15 * 4**k, 0.0002 * 2**k) for k in range(8)]
@@ -67,6 +68,36 @@ def simulated_range(symbol: str, since: datetime, until: datetime) -> tuple[Deci
         samples.append(simulated_price(symbol, since + timedelta(seconds=offset)))
         offset += step
     return min(samples), max(samples)
+
+
+def simulated_candles(
+    symbol: str, interval_seconds: int, since: datetime | None, limit: int, until: datetime
+) -> list[Candle]:
+    """Candles of the walk, oldest first; the last one is unclosed when `until` is inside it."""
+    end = math.floor(until.timestamp() / interval_seconds) * interval_seconds
+    start = end - (limit - 1) * interval_seconds
+    if since is not None:
+        start = max(start, math.ceil(since.timestamp() / interval_seconds) * interval_seconds)
+    candles = []
+    for open_s in range(int(start), int(end) + 1, interval_seconds):
+        opened = datetime.fromtimestamp(open_s, UTC)
+        closes = min(opened + timedelta(seconds=interval_seconds), until)
+        # Sampling a long candle every second is wasteful: 60 samples are plenty for a chart.
+        samples = [
+            simulated_price(symbol, opened + (closes - opened) * (i / 60)) for i in range(61)
+        ]
+        candles.append(
+            Candle(
+                open_time=opened,
+                open=samples[0],
+                high=max(samples),
+                low=min(samples),
+                close=samples[-1],
+                volume=Decimal(0),
+                closed=opened + timedelta(seconds=interval_seconds) <= until,
+            )
+        )
+    return candles[-limit:]
 
 
 def now() -> datetime:

@@ -17,10 +17,12 @@ from loguru import logger
 
 from config.settings import MarketMode, Settings
 from exchanges.errors import ExchangeError, NetworkError, UnknownSymbol
+from exchanges.types import Candle
 from market.binance_public import BinancePublic
-from market.simulated import simulated_price, simulated_range
+from market.simulated import simulated_candles, simulated_price, simulated_range
 
 RETRY_BINANCE_AFTER = 60.0
+INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
 
 
 class PriceSource:
@@ -148,6 +150,21 @@ class PriceSource:
                     raise
                 self._fall_back(error)
         return simulated_range(symbol, since, datetime.now(UTC))
+
+    async def candles(
+        self, symbol: str, interval: str, since: datetime | None, limit: int
+    ) -> list[Candle]:
+        if await self._binance_available():
+            try:
+                return await self._binance.candles(symbol, interval, since, limit)
+            except UnknownSymbol:
+                raise
+            except ExchangeError as error:
+                if self.configured == "binance":
+                    raise
+                self._fall_back(error)
+        seconds = INTERVAL_SECONDS[interval]
+        return simulated_candles(symbol, seconds, since, limit, datetime.now(UTC))
 
 
 def create_price_source(settings: Settings) -> PriceSource:

@@ -1,6 +1,6 @@
 """Shared fixtures: a real Temporal dev server, a real database (SQLite by default,
-PostgreSQL with ARISTOBOT_TEST_DB=postgresql), the app stack on loopback HTTP, and a fake
-Binance market-data server."""
+PostgreSQL with ARISTOBOT_TEST_DB=postgresql), the app stack on loopback HTTP, a fake
+Binance market-data server, and fake Binance, Bitget and Kraken exchanges."""
 
 import asyncio
 import os
@@ -25,8 +25,12 @@ from config.settings import Settings
 from db.migrate import upgrade
 from db.models import Broker, User
 from exchanges.paper import seed_balances
+from tests.fakes.binance_exchange import FakeBinance
 from tests.fakes.binance_market import MarketState, create_app
+from tests.fakes.bitget_exchange import FakeBitget
+from tests.fakes.kraken_exchange import FakeKraken
 from tests.fakes.server import LoopbackServer
+from tests.venues import EXCHANGES, FakeVenue, PaperVenue, Venue
 from workers.devserver import LATENCY_TUNING, temporal_binary
 from workers.stack import Stack
 from workflows.search_attributes import ALL
@@ -111,6 +115,45 @@ async def market() -> AsyncIterator[tuple[MarketState, str]]:
 
 
 @pytest.fixture(scope="session")
+async def fake_exchanges() -> AsyncIterator[dict[str, FakeVenue]]:
+    """Fake Binance, Bitget and Kraken servers on loopback, shared by the session."""
+    venues, servers = {}, []
+    for fake in (FakeBinance(), FakeBitget(), FakeKraken()):
+        server = await LoopbackServer(fake.app).start()
+        servers.append(server)
+        venues[fake.name] = FakeVenue(fake, server.url)
+    yield venues
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture(params=EXCHANGES)
+async def venue(
+    request: pytest.FixtureRequest,
+    market: tuple[MarketState, str],
+    fake_exchanges: dict[str, FakeVenue],
+) -> AsyncIterator[Venue]:
+    """Each test using it runs once per exchange: paper and the three fakes."""
+    if request.param == "paper":
+        yield PaperVenue(market[0])
+        return
+    chosen = fake_exchanges[request.param]
+    yield chosen
+    chosen.fake.faults.clear()
+
+
+@pytest.fixture(params=EXCHANGES[1:])
+async def fake_venue(
+    request: pytest.FixtureRequest, fake_exchanges: dict[str, FakeVenue]
+) -> AsyncIterator[FakeVenue]:
+    """Each test using it runs once per native exchange (fake)."""
+    chosen = fake_exchanges[request.param]
+    chosen.fake.faults.clear()
+    yield chosen
+    chosen.fake.faults.clear()
+
+
+@pytest.fixture(scope="session")
 def settings(
     data_dir: Path, database_url: str, temporal_address: str, market: tuple[MarketState, str]
 ) -> Settings:
@@ -125,6 +168,8 @@ def settings(
         price_cache_seconds=0,
         secret_key=secrets.token_urlsafe(32),
         worker_shutdown_grace=5,
+        # Short, so accept-then-timeout faults resolve quickly.
+        exchange_timeout=2,
     )
 
 

@@ -4,6 +4,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from pydantic import BaseModel
 
+from exchanges.errors import InvalidOrder
 from exchanges.types import Market, floor_to_step
 from trading.format import normalized
 
@@ -36,17 +37,10 @@ def _share(amount: Decimal, percent: Decimal) -> Decimal:
 
 
 def check_minimums(market: Market, quantity: Decimal, price: Decimal) -> None:
-    if quantity <= 0 or quantity < market.min_qty:
-        raise SizingError(
-            f"order quantity {quantity} {market.base} is below the minimum {market.min_qty}"
-            f" {market.base} for {market.symbol}"
-        )
-    notional = quantity * price
-    if notional < market.min_notional:
-        raise SizingError(
-            f"order value {notional.quantize(Decimal('0.00000001'))} {market.quote} is below the"
-            f" minimum of {market.min_notional} {market.quote} for {market.symbol}"
-        )
+    try:
+        market.check_notional(quantity, price)
+    except InvalidOrder as error:
+        raise SizingError(error.message) from None
 
 
 def size_buy(
@@ -57,12 +51,14 @@ def size_buy(
     *,
     by_quote_amount: bool = False,
     limit: bool = False,
+    quote_fee_reserve: Decimal = Decimal(0),
 ) -> OrderSize:
     """`price` is the limit price of a limit order, else the last market price."""
     price = _checked_price(market, price)
     if quote_free <= 0:
         raise SizingError(f"no {market.quote} available to buy {market.base}")
-    spend = _share(quote_free, percent)
+    # Where the fee is added on top in quote, cost + fee must fit in the balance.
+    spend = min(_share(quote_free, percent), quote_free / (1 + quote_fee_reserve))
     quantity = floor_to_step(spend / price, market.amount_step)
     check_minimums(market, quantity, price)
     quote_amount = None

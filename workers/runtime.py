@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.secrets import Vault
 from config.settings import Settings
 from db.session import SessionFactory, create_engine, create_session_factory
+from exchanges.http import HttpPool
 from exchanges.registry import ConnectorRegistry
 from market.source import PriceSource, create_price_source
 
@@ -32,9 +33,12 @@ class Runtime:
             sessions=sessions,
             vault=vault,
             prices=prices,
-            connectors=ConnectorRegistry(sessions, vault, prices),
+            connectors=ConnectorRegistry(
+                sessions, vault, prices, HttpPool(timeout=settings.exchange_timeout)
+            ),
         )
 
     async def close(self) -> None:
         await self.prices.close()
+        await self.connectors.aclose()
         await self.engine.dispose()

@@ -6,20 +6,23 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
+from activities.symbols import SymbolActivities
 from activities.trading import TradingActivities
 from activities.webhooks import WebhookActivities
 from workers.runtime import Runtime
+from workflows.symbol_sync import SymbolSyncWorkflow
 from workflows.webhook_signal import WebhookSignalWorkflow
 
 
 def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None) -> Worker:
-    trading = TradingActivities(runtime.connectors)
+    trading = TradingActivities(runtime.sessions, runtime.connectors)
     orders = OrderActivities(runtime.sessions, runtime.vault.install_salt)
     webhooks = WebhookActivities(runtime.sessions)
+    symbols = SymbolActivities(runtime.sessions, runtime.connectors)
     return Worker(
         client,
         task_queue=task_queue or runtime.settings.task_queue,
-        workflows=[WebhookSignalWorkflow],
+        workflows=[WebhookSignalWorkflow, SymbolSyncWorkflow],
         activities=[
             trading.load_trading_context,
             trading.fetch_market_snapshot,
@@ -29,6 +32,8 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             orders.record_order_failure,
             webhooks.mark_webhook_processing,
             webhooks.finish_webhook,
+            symbols.sync_symbols,
+            symbols.fail_symbol_sync,
         ],
         # A restart waits for an in-flight order activity instead of cutting it in half.
         graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),

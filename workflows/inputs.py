@@ -35,3 +35,22 @@ def webhook_workflow_id(
     Temporal server that kept its history)."""
     tail = f"-{re.sub(r'[^a-z0-9]+', '-', symbol.lower())}" if symbol else ""
     return f"webhook-b{broker_id}-w{webhook_id}-{action.lower()}{tail}-{trace_id[:8]}"
+
+
+SYMBOL_SYNC = "SymbolSync"
+
+
+class SymbolSyncInput(BaseModel):
+    sync_id: int
+    broker_id: int
+    user_id: int
+
+
+class SymbolSyncResult(BaseModel):
+    total: int
+    added: int
+    delisted: int
+
+
+def symbol_sync_workflow_id(broker_id: int, sync_id: int) -> str:
+    return f"symbols-b{broker_id}-s{sync_id}"

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from exchanges.types import ExchangeOrder, OrderRequest
     from trading.format import plain
     from trading.sizing import OrderSize, SizingError, size_buy, size_sell
+    from workflows.failures import failure_message, is_business_failure
     from workflows.inputs import WEBHOOK_SIGNAL, WebhookSignalInput, WebhookSignalResult
 
 # Short, idempotent database steps run as local activities: inside the workflow task,
@@ -35,6 +36,17 @@ DATABASE = workflow.LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+    ),
+)
+# The trading context reads the broker's symbol catalog, and fills it from the exchange on
+# a never-synced broker's first order: bounded retries, an unreachable exchange must end
+# the alert with an error rather than keep it "processing".
+CONTEXT = workflow.LocalActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=5,
     ),
 )
 EXCHANGE_READ = workflow.ActivityConfig(
@@ -56,22 +68,6 @@ EXCHANGE_WRITE = workflow.ActivityConfig(
         maximum_attempts=20,
     ),
 )
-
-
-def failure_message(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause)
-
-
-def is_business_failure(error: BaseException) -> bool:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
 @workflow.defn(name=WEBHOOK_SIGNAL)
@@ -118,7 +114,7 @@ class WebhookSignalWorkflow:
         context = await workflow.execute_local_activity_method(
             TradingActivities.load_trading_context,
             TradingContextRequest(broker_id=signal.broker_id, symbol=signal.symbol),
-            **DATABASE,
+            **CONTEXT,
         )
         if context.trading_mode != "webhooks":
             raise ApplicationError(
@@ -207,6 +203,7 @@ class WebhookSignalWorkflow:
                     price,
                     by_quote_amount=not limit and context.capabilities.market_buy_by_quote,
                     limit=limit,
+                    quote_fee_reserve=context.capabilities.quote_fee_reserve,
                 )
             base = balances.get(market.base)
             return size_sell(

@@ -1,5 +1,6 @@
 """/api/brokers: the user's exchange accounts."""
 
+import time
 from decimal import Decimal
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -44,7 +45,7 @@ class Balances(BaseModel):
     total_usdt: Decimal
 
 
-async def _owned(user: CurrentUser, session: SessionDep, broker_id: int) -> Broker:
+async def owned_broker(user: CurrentUser, session: SessionDep, broker_id: int) -> Broker:
     broker = (
         await session.scalars(
             select(Broker).where(Broker.id == broker_id, Broker.user_id == user.id)
@@ -106,7 +107,7 @@ async def create_broker(
 async def get_broker(
     broker_id: int, request: Request, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> BrokerOut:
-    broker = await _owned(user, session, broker_id)
+    broker = await owned_broker(user, session, broker_id)
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
 
@@ -119,7 +120,7 @@ async def update_broker(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> BrokerOut:
-    broker = await _owned(user, session, broker_id)
+    broker = await owned_broker(user, session, broker_id)
     if body.name is not None:
         broker.name = body.name.strip()
     if body.trading_mode is not None:
@@ -127,6 +128,10 @@ async def update_broker(
     if "base_url" in body.model_fields_set:
         broker.base_url = body.base_url or None
     if body.credentials is not None:
+        if broker.exchange == "bitget" and not body.credentials.passphrase:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, "bitget needs credentials.passphrase"
+            )
         broker.credentials_encrypted = encrypt_credentials(runtime.vault, body.credentials)
     if body.fee_rate is not None:
         broker.paper_fee_rate = body.fee_rate
@@ -143,7 +148,7 @@ async def update_broker(
 
 @router.delete("/{broker_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_broker(broker_id: int, user: CurrentUser, session: SessionDep) -> None:
-    broker = await _owned(user, session, broker_id)
+    broker = await owned_broker(user, session, broker_id)
     await session.delete(broker)
     await emit(session, user.id, "broker", broker_id)
     await session.commit()
@@ -153,18 +158,39 @@ async def delete_broker(broker_id: int, user: CurrentUser, session: SessionDep) 
 async def rotate_webhook_token(
     broker_id: int, request: Request, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> BrokerOut:
-    broker = await _owned(user, session, broker_id)
+    broker = await owned_broker(user, session, broker_id)
     broker.webhook_token_hash, broker.webhook_token_encrypted = new_webhook_token(runtime.vault)
     await emit(session, user.id, "broker", broker.id)
     await session.commit()
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
 
+class ConnectionTest(BaseModel):
+    ok: bool
+    message: str
+    latency_ms: int
+
+
+@router.post("/{broker_id}/test", response_model=ConnectionTest)
+async def test_connection(broker_id: int, user: CurrentUser, runtime: RuntimeDep) -> ConnectionTest:
+    """A signed read with the broker's credentials; the exchange's refusal is the answer."""
+    async with runtime.sessions() as session:
+        broker = await owned_broker(user, session, broker_id)
+    started = time.perf_counter()
+    try:
+        message = await runtime.connectors.connector(broker).test_connection()
+        ok = True
+    except ExchangeError as exc:
+        message, ok = exc.message, False
+    latency = int((time.perf_counter() - started) * 1000)
+    return ConnectionTest(ok=ok, message=message, latency_ms=latency)
+
+
 @router.get("/{broker_id}/balances", response_model=Balances)
 async def broker_balances(
     broker_id: int, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
 ) -> Balances:
-    broker = await _owned(user, session, broker_id)
+    broker = await owned_broker(user, session, broker_id)
     try:
         balances = await runtime.connectors.connector(broker).fetch_balances()
         symbols = [f"{a}/USDT" for a in balances if a not in ("USDT",)]

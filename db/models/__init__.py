@@ -2,6 +2,7 @@
 
 from db.models.brokers import Broker
 from db.models.events import Event
+from db.models.markets import MarketRow, SymbolSync
 from db.models.orders import Order, Position
 from db.models.paper import PaperBalance, PaperOrder
 from db.models.users import AuthSession, User
@@ -11,10 +12,12 @@ __all__ = [
     "AuthSession",
     "Broker",
     "Event",
+    "MarketRow",
     "Order",
     "PaperBalance",
     "PaperOrder",
     "Position",
+    "SymbolSync",
     "User",
     "Webhook",
     "WebhookClaim",
