@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.events import EventHub
-from api.routes import auth, brokers, health, history, live, symbols, tradingview
+from api.routes import auth, brokers, exchanges, health, history, live, symbols, tradingview
 from api.signal_starter import SignalStarter
 from api.static import mount_dashboard
 from api.temporal_link import TemporalLink
@@ -48,7 +48,7 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
         timedelta(seconds=runtime.settings.webhook_max_delay),
     )
     app.state.intake = WebhookIntake(runtime.sessions, starter)
-    for module in (health, auth, brokers, symbols, history, live, tradingview):
+    for module in (health, auth, exchanges, brokers, symbols, history, live, tradingview):
         app.include_router(module.router)
     mount_dashboard(app)
     return app

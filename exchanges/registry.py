@@ -13,6 +13,7 @@ from exchanges.errors import AuthenticationFailed
 from exchanges.http import ApiCredentials, Endpoint, HttpPool
 from exchanges.paper import PaperExchange
 from exchanges.protocol import ExchangeConnector
+from exchanges.types import Capabilities
 from market.source import PriceSource
 
 ConnectorClass = Callable[[Endpoint, ApiCredentials], ExchangeConnector]
@@ -21,6 +22,14 @@ NATIVE: dict[str, tuple[ConnectorClass, str]] = {
     "binance": (binance.BinanceConnector, binance.DEFAULT_BASE_URL),
     "bitget": (bitget.BitgetConnector, bitget.DEFAULT_BASE_URL),
     "kraken": (kraken.KrakenConnector, kraken.DEFAULT_BASE_URL),
+}
+
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "paper": PaperExchange.capabilities,
+    "binance": binance.BinanceConnector.capabilities,
+    "bitget": bitget.BitgetConnector.capabilities,
+    "kraken": kraken.KrakenConnector.capabilities,
 }
 
 

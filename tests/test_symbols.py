@@ -116,3 +116,15 @@ async def test_connection_test_reports_success(venue: Venue, user: ApiUser) -> N
     tested = (await user.http.post(f"/api/brokers/{broker['id']}/test")).json()
     assert tested["ok"] is True, tested
     assert tested["message"] and tested["latency_ms"] >= 0
+
+
+async def test_exchanges_describe_what_brokers_need(user: ApiUser, webhook_http: Any) -> None:
+    body = (await user.http.get("/api/exchanges")).json()
+    by_id = {e["id"]: e for e in body["items"]}
+    assert list(by_id) == ["paper", "binance", "bitget", "kraken"]
+    assert by_id["binance"]["default_base_url"] == "https://api.binance.com"
+    assert by_id["paper"]["default_base_url"] is None
+    assert [e for e, info in by_id.items() if info["needs_passphrase"]] == ["bitget"]
+    assert by_id["binance"]["capabilities"]["oco"] is True
+    assert by_id["paper"]["needs_credentials"] is False
+    assert (await webhook_http.get("/api/exchanges")).status_code == 401

@@ -1,5 +1,6 @@
 // The dashboard's one live feed: a WebSocket to /api/ws on this host that reconnects with
-// backoff. Views subscribe to a topic ('webhook', 'order', 'position', 'broker', 'hello').
+// backoff. Views subscribe to a topic ('webhook', 'order', 'position', 'broker', 'symbol_sync',
+// 'hello').
 import { readonly, ref } from 'vue'
 
 const MIN_DELAY = 500
