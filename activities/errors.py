@@ -10,15 +10,26 @@ from temporalio.exceptions import ApplicationError
 
 from exchanges.errors import ExchangeError, RateLimited
 
+# A longer Retry-After (Binance's 418 bans last minutes to days) would trade a stale
+# signal: the intent fails instead, with the exchange's reason.
+MAX_RETRY_AFTER = 120.0
+
 
 def as_application_error(error: ExchangeError) -> ApplicationError:
     delay = None
+    message, retryable = error.message, error.retryable
     if isinstance(error, RateLimited) and error.retry_after:
-        delay = timedelta(seconds=error.retry_after)
+        if error.retry_after > MAX_RETRY_AFTER:
+            message = (
+                f"{message} (the exchange asks to wait {int(error.retry_after)} s: not retried)"
+            )
+            retryable = False
+        else:
+            delay = timedelta(seconds=error.retry_after)
     return ApplicationError(
-        error.message,
+        message,
         type=type(error).__name__,
-        non_retryable=not error.retryable,
+        non_retryable=not retryable,
         next_retry_delay=delay,
     )
 

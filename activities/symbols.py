@@ -41,6 +41,12 @@ class SymbolActivities:
             raise business_error(str(exc), "BrokerNotFound") from exc
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
+        if not markets:
+            # Maintenance can empty the list: delisting everything would refuse every order.
+            raise business_error(
+                "the exchange listed no tradable symbols (maintenance?): the catalog is kept",
+                "EmptyCatalog",
+            )
         started = utcnow()
         await self._progress(request, total=len(markets), stored=0, added=0)
         added = 0

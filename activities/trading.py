@@ -11,7 +11,7 @@ from activities.heartbeat import heartbeating
 from db.base import utcnow
 from db.models import Broker
 from db.session import SessionFactory
-from exchanges.errors import DuplicateOrder, ExchangeError, OrderNotFound
+from exchanges.errors import DuplicateOrder, ExchangeError, ExchangeUnavailable, OrderNotFound
 from exchanges.protocol import ExchangeConnector
 from exchanges.registry import BrokerNotFound, ConnectorRegistry
 from exchanges.symbols import split_symbol
@@ -84,11 +84,17 @@ class TradingActivities:
                 row = await find_market(session, broker.id, symbol)
                 known = await catalog_size(session, broker.id) if row is None else 1
             if row is not None and not row.active:
-                raise business_error(
-                    f"{symbol} is no longer listed on {broker.exchange} (symbol sync of"
-                    f" {row.synced_at:%Y-%m-%d %H:%M} UTC)",
-                    "UnknownSymbol",
-                )
+                # Delisted at the last sync; a halt may have ended since: ask the exchange.
+                listed = (await heartbeating(connector.load_markets())).get(symbol)
+                if listed is None:
+                    raise business_error(
+                        f"{symbol} is no longer listed on {broker.exchange} (symbol sync of"
+                        f" {row.synced_at:%Y-%m-%d %H:%M} UTC)",
+                        "UnknownSymbol",
+                    )
+                async with self._sessions.begin() as session:
+                    await store_markets(session, broker.id, [listed], utcnow())
+                return listed
             if row is not None:
                 return as_market(row)
             market = None
@@ -151,8 +157,16 @@ class TradingActivities:
             try:
                 return await connector.create_order(order)
             except DuplicateOrder:
-                return await connector.fetch_order(
-                    order.symbol, client_order_id=order.client_order_id
-                )
+                try:
+                    return await connector.fetch_order(
+                        order.symbol, client_order_id=order.client_order_id
+                    )
+                except OrderNotFound as exc:
+                    # The exchange has the id but the lookup missed it: never place again
+                    # blindly, look again on the next attempt.
+                    raise ExchangeUnavailable(
+                        f"order {order.client_order_id} exists on the exchange but was not"
+                        " found yet"
+                    ) from exc
         except ExchangeError as exc:
             raise as_application_error(exc) from exc

@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api.events import EventHub
@@ -14,6 +16,14 @@ from api.static import mount_dashboard
 from api.temporal_link import TemporalLink
 from api.webhook_intake import WebhookIntake
 from workers.runtime import Runtime
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the `input` it normally echoes: a refused broker body would
+    send its API secret back."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastAPI:
@@ -48,6 +58,7 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
         timedelta(seconds=runtime.settings.webhook_max_delay),
     )
     app.state.intake = WebhookIntake(runtime.sessions, starter)
+    app.add_exception_handler(RequestValidationError, validation_error)
     for module in (health, auth, exchanges, brokers, symbols, history, live, tradingview):
         app.include_router(module.router)
     mount_dashboard(app)

@@ -173,7 +173,13 @@ class BinanceConnector:
             self._endpoint.clock.invalidate()
             response = await self._send(method, path, params or {}, signed=signed, write=write)
         if response.is_success:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError:
+                raise ExchangeUnavailable(
+                    f"binance: the answer to {path} is not JSON (HTTP {response.status_code}):"
+                    " is the base URL a Binance API?"
+                ) from None
         raise _error(response)
 
     async def _send(

@@ -34,6 +34,7 @@ from exchanges.errors import (
     UnknownSymbol,
 )
 from exchanges.http import ApiCredentials, Endpoint, retry_after, transport_errors
+from exchanges.readback import read_back
 from exchanges.types import (
     Balance,
     Candle,
@@ -66,6 +67,8 @@ MAX_CANDLES = 1000
 # History endpoints answer at most 90 days and 100 rows per page.
 HISTORY_MS = 90 * 86_400_000
 PAGE = 100
+# How far back a client order id is looked for among closed orders: 1,000 orders.
+HISTORY_PAGES = 10
 PLAN_SUFFIX: dict[OrderType, str] = {"stop_loss": "-sl", "take_profit": "-tp"}
 
 STATUS: dict[str, OrderStatus] = {
@@ -337,11 +340,8 @@ class BitgetConnector:
             created_at=datetime.now(UTC),
             raw=dict(data),
         )
-        try:
-            return await self._settled(market, order_id, market_order=request.type == "market")
-        except ExchangeError:
-            # The order stands; its fills are read later through fetch_order.
-            return accepted
+        settled = self._settled(market, order_id, market_order=request.type == "market")
+        return await read_back("bitget", settled, accepted)
 
     async def _market_buy_size(self, market: Market, request: OrderRequest) -> Decimal:
         """Bitget sizes a market buy in the quote asset."""
@@ -481,17 +481,25 @@ class BitgetConnector:
         if client_order_id is not None:
             # orderInfo finds a clientOid only while the order is unfilled: look through the
             # recent history too, so a retried placement can adopt a filled order.
-            rows = await self._call(
-                "GET",
-                "/api/v2/spot/trade/history-orders",
-                {"symbol": market.exchange_symbol, "limit": str(PAGE)},
-            )
-            for row in rows:
-                if row.get("clientOid") == client_order_id:
-                    return await self._with_fee(self._spot_order(row, market), market)
+            closed = await self._history_order(market, client_order_id)
+            if closed is not None:
+                return await self._with_fee(self._spot_order(closed, market), market)
         raise OrderNotFound(
             f"Bitget has no order {exchange_order_id or client_order_id} for {symbol}"
         )
+
+    async def _history_order(self, market: Market, client_order_id: str) -> dict[str, Any] | None:
+        """Pages back through the symbol's recent closed orders (newest first)."""
+        params = {"symbol": market.exchange_symbol, "limit": str(PAGE)}
+        for _ in range(HISTORY_PAGES):
+            rows = await self._call("GET", "/api/v2/spot/trade/history-orders", params)
+            for row in rows:
+                if row.get("clientOid") == client_order_id:
+                    return dict(row)
+            if len(rows) < PAGE:
+                return None
+            params["idLessThan"] = str(min(int(r["orderId"]) for r in rows))
+        return None
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         catalog = await self._catalog()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -127,13 +128,15 @@ class HttpPool:
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
-        self._endpoints: dict[str, Endpoint] = {}
+        self._endpoints: dict[tuple[str, str], Endpoint] = {}
 
-    def endpoint(self, base_url: str) -> Endpoint:
-        key = base_url.rstrip("/")
+    def endpoint(self, base_url: str, exchange: str = "") -> Endpoint:
+        """Keyed by exchange too: two exchanges behind one proxy URL keep separate market
+        caches and clocks."""
+        key = (exchange, base_url.rstrip("/"))
         found = self._endpoints.get(key)
         if found is None:
-            found = self._endpoints[key] = Endpoint(key, self.timeout)
+            found = self._endpoints[key] = Endpoint(key[1], self.timeout)
         return found
 
     async def aclose(self) -> None:
@@ -148,15 +151,22 @@ def transport_errors(exchange: str, *, write: bool) -> Iterator[None]:
     unknown, which callers resolve by looking the client order id up before retrying."""
     try:
         yield
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        # Nothing was sent.
-        raise NetworkError(f"cannot reach {exchange}: {type(exc).__name__}") from exc
     except httpx.TransportError as exc:
+        if _nothing_sent(exc):
+            raise NetworkError(f"cannot reach {exchange}: {type(exc).__name__}") from exc
         if write:
             raise ExchangeUnavailable(
                 f"no answer from {exchange} ({type(exc).__name__}): the order's outcome is unknown"
             ) from exc
         raise NetworkError(f"no answer from {exchange} ({type(exc).__name__})") from exc
+
+
+def _nothing_sent(exc: httpx.TransportError) -> bool:
+    """The connection was never made. The aiohttp transport maps a refused connection and
+    one dropped after the request went out to the same ConnectTimeout: its cause tells."""
+    if isinstance(exc, httpx.ConnectError | httpx.PoolTimeout):
+        return True
+    return isinstance(exc.__cause__, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -35,6 +35,7 @@ from exchanges.errors import (
     UnknownSymbol,
 )
 from exchanges.http import ApiCredentials, Endpoint, retry_after, transport_errors
+from exchanges.readback import read_back
 from exchanges.types import (
     Balance,
     Candle,
@@ -132,6 +133,9 @@ def kraken_error(errors: list[str], response: httpx.Response | None = None) -> E
     if "Rate limit exceeded" in text or "Too many requests" in text:
         wait = retry_after(response) if response is not None else None
         return RateLimited(message, retry_after=wait, raw=errors)
+    if "cancel_only" in text or "post_only" in text or "limit_only" in text:
+        # "EService:Market in cancel_only mode": a refusal of this order, not an outage.
+        return InvalidOrder(message, raw=errors)
     if any(marker in text for marker in ("EService:", "Internal error", "EDatabase:")):
         return ExchangeUnavailable(message, raw=errors)
     if "Unknown asset pair" in text or "Invalid asset pair" in text:
@@ -402,7 +406,13 @@ class KrakenConnector:
 
     async def test_connection(self) -> str:
         balances = await self.fetch_balances()
-        return f"{EXCHANGE}: API key accepted, {len(balances)} assets with a balance"
+        # Kraken grants querying orders separately from funds and trading: without it,
+        # fills could not be read back after placing an order.
+        open_orders = await self.fetch_open_orders()
+        return (
+            f"{EXCHANGE}: API key accepted, {len(balances)} assets with a balance,"
+            f" {len(open_orders)} open orders"
+        )
 
     # -- orders --------------------------------------------------------------------------
 
@@ -411,7 +421,23 @@ class KrakenConnector:
         params = await self._order_params(request, market)
         result = await self._private("AddOrder", params, write=True)
         txid = str(result["txid"][0])
-        # Should this read fail, the order stands: a retry adopts it by client order id.
+        accepted = ExchangeOrder(
+            exchange_order_id=txid,
+            client_order_id=request.client_order_id,
+            symbol=market.symbol,
+            side=request.side,
+            type=request.type,
+            status="open",
+            quantity=request.quantity,
+            price=request.price,
+            created_at=datetime.now(UTC),
+            raw=dict(result),
+        )
+        return await read_back(EXCHANGE, self._settled(txid, request), accepted)
+
+    async def _settled(self, txid: str, request: OrderRequest) -> ExchangeOrder:
+        """The order just after placement; a market order is given a moment to fill so
+        that its fills and fee are in the answer."""
         order = await self._query_order(txid)
         for _ in range(SETTLE_POLLS):
             if request.type != "market" or order.status not in ("open", "partially_filled"):

@@ -88,5 +88,5 @@ class ConnectorRegistry:
                 slippage=broker.paper_slippage,
             )
         connector_class, default_url = NATIVE[broker.exchange]
-        endpoint = self._pool.endpoint(broker.base_url or default_url)
+        endpoint = self._pool.endpoint(broker.base_url or default_url, broker.exchange)
         return connector_class(endpoint, self.credentials(broker))

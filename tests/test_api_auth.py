@@ -146,10 +146,11 @@ async def test_broker_validation_messages(user: ApiUser) -> None:
         json={
             "name": "b",
             "exchange": "bitget",
-            "credentials": {"api_key": "k", "api_secret": "s"},
+            "credentials": {"api_key": "k", "api_secret": "sk-never-echoed"},
         },
     )
     assert missing.status_code == 422 and "passphrase" in missing.text
+    assert "sk-never-echoed" not in missing.text
     first = await user.create_broker(name="same")
     assert first["name"] == "same"
     duplicate = await user.http.post("/api/brokers", json={"name": "same"})

@@ -138,16 +138,19 @@ async def test_the_signature_covers_the_exact_bytes_sent() -> None:
     secret = "s3cr3t"
     connector = BitgetConnector(endpoint, ApiCredentials("key", secret, "phrase"))
     await connector.fetch_trades("BTC/USDT", limit=50)
-    await connector.create_order(
-        OrderRequest(
-            symbol="BTC/USDT",
-            side="buy",
-            type="limit",
-            client_order_id="ab" + "0" * 20,
-            quantity=D("0.001234"),
-            price=D("50000.129"),
+    # This mock never shows the placed order again: placed, but its outcome unread, the
+    # placement says so (retryable) rather than reporting an order it cannot see.
+    with pytest.raises(ExchangeUnavailable, match="reading it back failed"):
+        await connector.create_order(
+            OrderRequest(
+                symbol="BTC/USDT",
+                side="buy",
+                type="limit",
+                client_order_id="ab" + "0" * 20,
+                quantity=D("0.001234"),
+                price=D("50000.129"),
+            )
         )
-    )
     await endpoint.client.aclose()
     signed = [r for r in sent if "ACCESS-SIGN" in r.headers]
     fills = next(r for r in signed if r.url.path == "/api/v2/spot/trade/fills")

@@ -116,3 +116,29 @@ async def test_clock_skew_of_a_few_seconds_is_absorbed(
     assert done["status"] == "processed", done
     assert time.monotonic() - started < 10
     assert len(fake_venue.exchange_orders(broker)) == 1
+
+
+# Where Bitget and Kraken read an order back after placing it (Binance answers with the
+# fills in the placement itself).
+READ_BACK = {
+    "bitget": ("GET", "/api/v2/spot/trade/orderInfo"),
+    "kraken": ("POST", "/0/private/QueryOrders"),
+}
+
+
+async def test_failed_read_back_after_placement_adopts_the_order(
+    fake_venue: FakeVenue, user: ApiUser, webhook_http: httpx.AsyncClient
+) -> None:
+    if fake_venue.name not in READ_BACK:
+        pytest.skip("binance returns the fills with the placement: nothing is read back")
+    fake_venue.set_price("BTC/USDT", "50000")
+    broker = await fake_venue.create_broker(user, {"USDT": "1000"}, trading_mode="webhooks")
+    method, path = READ_BACK[fake_venue.name]
+    fake_venue.fake.faults.arm("rate_limit", method, path, retry_after=1)
+    done = await buy(webhook_http, user, broker)
+    assert done["status"] == "processed", done
+    [on_exchange] = fake_venue.exchange_orders(broker)
+    ours = (await user.http.get(f"/api/orders/{done['order_id']}")).json()
+    # Not recorded as an open order with nothing filled: the retry read the real fill.
+    assert ours["status"] == "filled" and ours["exchange_order_id"] == str(on_exchange.order_id)
+    assert len(fake_venue.fake.faults.requests("POST", fake_venue.order_path)) == 1

@@ -2,7 +2,6 @@
 servers that verify signatures and keep their own balances and orders. What the exchange
 holds is checked on the exchange's side too: one alert, one order there."""
 
-import asyncio
 from decimal import Decimal as D
 from typing import Any
 
@@ -92,27 +91,6 @@ async def test_limit_buy_rests_on_the_exchange(
         [resting_order] = on_exchange
         assert (resting_order.status, resting_order.price) == ("open", D(2000))
         assert str(resting_order.order_id) == placed["exchange_order_id"]
-
-
-async def test_identical_deliveries_make_one_exchange_order(
-    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
-) -> None:
-    venue.set_price("BTC/USDT", "50000")
-    broker = await venue.create_broker(user, {"USDT": "1000"}, trading_mode="webhooks")
-    alert = {"action": "BuyMarket", "symbol": "BTCUSDT", "percent": 20, "id": "tv-1"}
-    responses = await asyncio.gather(
-        *(webhook_http.post(webhook_path(broker), json=alert) for _ in range(5))
-    )
-    statuses = sorted(r.json()["status"] for r in responses)
-    assert statuses == ["accepted"] + ["duplicate"] * 4
-    accepted = next(r.json() for r in responses if r.json()["status"] == "accepted")
-    done = await wait_webhook_done(user, accepted["webhook_id"])
-    assert done["status"] == "processed", done
-    orders = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()
-    assert len(orders["items"]) == 1
-    on_exchange = venue.exchange_orders(broker)
-    if on_exchange is not None:
-        assert len(on_exchange) == 1
 
 
 async def test_below_the_minimum_is_refused_before_the_exchange(

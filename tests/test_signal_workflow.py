@@ -1,4 +1,5 @@
-"""The webhook signal workflow end to end: sizing, fills, positions, business failures."""
+"""The webhook signal workflow end to end: sizing, fills, positions, business failures;
+the exchange-neutral cases once per exchange (`venue`: paper and the three fakes)."""
 
 from decimal import Decimal as D
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import update
 from db.models import PaperBalance
 from tests.conftest import ApiUser, eventually, wait_webhook_done, webhook_path
 from tests.fakes.binance_market import MarketState
+from tests.venues import Venue
 from workers.stack import Stack
 
 
@@ -73,10 +75,10 @@ async def test_buy_then_sell_opens_and_closes_the_position_with_pnl(
 
 
 async def test_percent_sell_rounds_down_to_the_lot_step(
-    user: ApiUser, webhook_http: httpx.AsyncClient, market: tuple[MarketState, str]
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    market[0].set_price("BTCUSDT", "50000")
-    broker = await user.create_broker(balances={"USDT": "100", "BTC": "0.0123456"})
+    venue.set_price("BTC/USDT", "50000")
+    broker = await venue.create_broker(user, {"USDT": "100", "BTC": "0.0123456"})
     done = await send(webhook_http, user, broker, action="SellMarket", symbol="BTCUSDT", percent=50)
     order = (await user.http.get(f"/api/orders/{done['order_id']}")).json()
     # 0.0123456 x 50 % = 0.0061728 -> 0.00617 (step 0.00001, down)
@@ -86,10 +88,10 @@ async def test_percent_sell_rounds_down_to_the_lot_step(
 
 
 async def test_limit_buy_rests_then_marketable_limit_fills(
-    user: ApiUser, webhook_http: httpx.AsyncClient, market: tuple[MarketState, str]
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    market[0].set_price("ETHUSDT", "2500")
-    broker = await user.create_broker(balances={"USDT": "1000"})
+    venue.set_price("ETH/USDT", "2500")
+    broker = await venue.create_broker(user, {"USDT": "1000"})
     resting = await send(
         webhook_http, user, broker, action="BuyLimit", symbol="ETHUSDT", price="2000", percent=50
     )
@@ -103,9 +105,10 @@ async def test_limit_buy_rests_then_marketable_limit_fills(
         webhook_http, user, broker, action="BuyLimit", symbol="ETHUSDT", price="2600", percent=100
     )
     order = (await user.http.get(f"/api/orders/{crossing['order_id']}")).json()
-    # marketable: fills at the better market price 2500; 500 / 2600 -> 0.1923 ETH
+    # marketable: fills at the better market price 2500; 500 / 2600 -> 0.1923 ETH (on
+    # Kraken the fee comes on top in USDT: 500 / 1.004 / 2600 -> 0.1915)
     assert order["status"] == "filled" and D(order["average_price"]) == 2500
-    assert D(order["filled_quantity"]) == D("0.1923")
+    assert D(order["filled_quantity"]) == (D("0.1915") if venue.fee_in_quote else D("0.1923"))
 
 
 @pytest.mark.parametrize(
@@ -113,24 +116,30 @@ async def test_limit_buy_rests_then_marketable_limit_fills(
     [
         ({"action": "BuyMarket", "symbol": "BTCUSDT", "percent": 1}, "below the minimum of 5"),
         ({"action": "SellMarket", "symbol": "ETHUSDT"}, "no ETH held to sell"),
-        ({"action": "BuyMarket", "symbol": "PEPEUSDT"}, "PEPE/USDT is not traded on paper"),
+        ({"action": "BuyMarket", "symbol": "PEPEUSDT"}, "PEPE/USDT is not traded on {venue}"),
     ],
 )
 async def test_business_failures_land_on_the_webhook_record(
-    user: ApiUser, webhook_http: httpx.AsyncClient, fields: dict[str, Any], reason: str
+    venue: Venue,
+    user: ApiUser,
+    webhook_http: httpx.AsyncClient,
+    fields: dict[str, Any],
+    reason: str,
 ) -> None:
-    broker = await user.create_broker(balances={"USDT": "100"})
+    venue.set_price("BTC/USDT", "50000")
+    broker = await venue.create_broker(user, {"USDT": "100"})
     done = await send(webhook_http, user, broker, **fields)
     assert done["status"] == "error"
-    assert reason in done["error"]
+    assert reason.format(venue=venue.name) in done["error"]
+    assert venue.exchange_orders(broker) in (None, [])
     orders = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()
     assert orders["items"] == []
 
 
 async def test_trading_mode_must_be_webhooks(
-    user: ApiUser, webhook_http: httpx.AsyncClient
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    broker = await user.create_broker(trading_mode="off")
+    broker = await venue.create_broker(user, {"USDT": "1000"}, trading_mode="off")
     done = await send(webhook_http, user, broker, action="BuyMarket", symbol="BTCUSDT")
     assert done["status"] == "error"
     assert "trading mode 'off'" in done["error"]

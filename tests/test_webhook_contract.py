@@ -1,6 +1,7 @@
 """Every case of CONTRACT.md's TradingView webhook table, over real HTTP, with the real
-workflow on a real Temporal dev server."""
+workflow on a real Temporal dev server; the trading cases once per exchange (`venue`)."""
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -12,13 +13,14 @@ from sqlalchemy import update
 from db.base import utcnow
 from db.models import Order, Webhook, WebhookClaim
 from tests.conftest import ApiUser, count_rows, eventually, wait_webhook_done, webhook_path
+from tests.venues import Venue
 from workers.stack import Stack
 
 
 async def test_accepted_json_is_answered_fast_and_fills(
-    user: ApiUser, webhook_http: httpx.AsyncClient
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    broker = await user.create_broker(balances={"USDT": "1000"})
+    broker = await venue.create_broker(user, {"USDT": "1000"})
     started = time.monotonic()
     response = await webhook_http.post(
         webhook_path(broker), json={"action": "BuyMarket", "symbol": "BTCUSDT", "percent": 50}
@@ -36,6 +38,9 @@ async def test_accepted_json_is_answered_fast_and_fills(
     orders = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()
     assert [o["status"] for o in orders["items"]] == ["filled"]
     assert orders["items"][0]["workflow_id"] == body["workflow_id"]
+    on_exchange = venue.exchange_orders(broker)
+    if on_exchange is not None:
+        assert [o.order_id for o in on_exchange] == [orders["items"][0]["exchange_order_id"]]
 
 
 async def test_text_plain_body_is_parsed(user: ApiUser, webhook_http: httpx.AsyncClient) -> None:
@@ -81,9 +86,9 @@ async def test_same_id_is_a_duplicate_at_any_time(
 
 
 async def test_same_body_within_60s_is_a_duplicate_and_places_no_second_order(
-    stack: Stack, user: ApiUser, webhook_http: httpx.AsyncClient
+    stack: Stack, venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    broker = await user.create_broker(balances={"USDT": "1000"})
+    broker = await venue.create_broker(user, {"USDT": "1000"})
     body = json.dumps({"action": "BuyMarket", "symbol": "BTCUSDT", "percent": 10}).encode()
     path = webhook_path(broker)
     first = (await webhook_http.post(path, content=body)).json()
@@ -91,8 +96,9 @@ async def test_same_body_within_60s_is_a_duplicate_and_places_no_second_order(
     assert first["status"] == "accepted"
     assert second["status"] == "duplicate"
     assert second["webhook_id"] == first["webhook_id"]
-    await wait_webhook_done(user, first["webhook_id"])
+    assert (await wait_webhook_done(user, first["webhook_id"]))["status"] == "processed"
     assert await count_rows(stack, Order, broker["id"]) == 1
+    assert len(venue.exchange_orders(broker) or [None]) == 1
 
 
 async def test_same_body_after_60s_is_a_new_alert(
@@ -115,11 +121,9 @@ async def test_same_body_after_60s_is_a_new_alert(
 
 
 async def test_concurrent_identical_deliveries_make_one_order(
-    stack: Stack, user: ApiUser, webhook_http: httpx.AsyncClient
+    stack: Stack, venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
 ) -> None:
-    import asyncio
-
-    broker = await user.create_broker(balances={"USDT": "1000"})
+    broker = await venue.create_broker(user, {"USDT": "1000"})
     body = b'{"action": "BuyMarket", "symbol": "ETHUSDT", "percent": 20}'
     answers = await asyncio.gather(
         *(webhook_http.post(webhook_path(broker), content=body) for _ in range(8))
@@ -127,9 +131,10 @@ async def test_concurrent_identical_deliveries_make_one_order(
     statuses = sorted(a.json()["status"] for a in answers)
     assert statuses == ["accepted"] + ["duplicate"] * 7
     accepted = next(a.json() for a in answers if a.json()["status"] == "accepted")
-    await wait_webhook_done(user, accepted["webhook_id"])
+    assert (await wait_webhook_done(user, accepted["webhook_id"]))["status"] == "processed"
     assert await count_rows(stack, Order, broker["id"]) == 1
     assert await count_rows(stack, Webhook, broker["id"]) == 8
+    assert len(venue.exchange_orders(broker) or [None]) == 1
 
 
 INVALID = [

@@ -52,5 +52,6 @@ class SymbolSyncResult(BaseModel):
     delisted: int
 
 
-def symbol_sync_workflow_id(broker_id: int, sync_id: int) -> str:
-    return f"symbols-b{broker_id}-s{sync_id}"
+def symbol_sync_workflow_id(broker_id: int) -> str:
+    """One per broker: Temporal refuses a second run while one is open."""
+    return f"symbols-b{broker_id}"

@@ -50,6 +50,7 @@ CONTEXT = workflow.LocalActivityConfig(
     ),
 )
 EXCHANGE_READ = workflow.ActivityConfig(
+    schedule_to_close_timeout=timedelta(minutes=10),
     start_to_close_timeout=timedelta(seconds=30),
     heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(
@@ -60,6 +61,7 @@ EXCHANGE_READ = workflow.ActivityConfig(
 )
 # A placement may be retried only because the retry looks the client order id up first.
 EXCHANGE_WRITE = workflow.ActivityConfig(
+    schedule_to_close_timeout=timedelta(minutes=10),
     start_to_close_timeout=timedelta(seconds=30),
     heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(

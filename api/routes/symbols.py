@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.decimal_json import DecimalRoute
 from api.deps import CurrentUser, RuntimeDep, SessionDep, TemporalDep, not_found
@@ -20,8 +21,9 @@ from workflows.search_attributes import order_attributes
 
 router = APIRouter(prefix="/api/brokers", tags=["symbols"], route_class=DecimalRoute)
 
-# A sync still "running" after this long lost its worker: another may start.
-STALE_SYNC = timedelta(minutes=10)
+# A sync still "running" after this long lost its worker: another may start (Temporal
+# still refuses it while the broker's sync workflow is open).
+STALE_SYNC = timedelta(minutes=20)
 
 
 @router.get("/{broker_id}/symbols", response_model=Page[SymbolOut])
@@ -92,7 +94,7 @@ async def start_sync(
         sync = SymbolSync(broker_id=broker.id, user_id=user.id, status="running")
         session.add(sync)
         await session.flush()
-        sync.workflow_id = symbol_sync_workflow_id(broker.id, sync.id)
+        sync.workflow_id = symbol_sync_workflow_id(broker.id)
         await emit(session, user.id, "symbol_sync", sync.id)
     try:
         await client.start_workflow(
@@ -100,7 +102,7 @@ async def start_sync(
             SymbolSyncInput(sync_id=sync.id, broker_id=broker.id, user_id=user.id),
             id=sync.workflow_id,
             task_queue=runtime.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=order_attributes(
                 user=user.username,
                 broker_id=broker.id,
@@ -110,16 +112,25 @@ async def start_sync(
             ),
             execution_timeout=timedelta(minutes=30),
         )
+    except WorkflowAlreadyStartedError:
+        await _not_started(runtime, sync, "another sync of this broker is running")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"a symbol sync of '{broker.name}' is already running"
+        ) from None
     except Exception as exc:  # the sync row must not stay "running" forever
-        async with runtime.sessions.begin() as session:
-            row = await session.get(SymbolSync, sync.id)
-            if row is not None:
-                row.status, row.error, row.finished_at = "error", f"not started: {exc}", utcnow()
-                await emit(session, user.id, "symbol_sync", row.id)
+        await _not_started(runtime, sync, f"not started: {exc}")
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the sync could not start: {exc}"
         ) from exc
     return SymbolSyncOut.of(sync, runtime.settings)
+
+
+async def _not_started(runtime: RuntimeDep, sync: SymbolSync, reason: str) -> None:
+    async with runtime.sessions.begin() as session:
+        row = await session.get(SymbolSync, sync.id)
+        if row is not None:
+            row.status, row.error, row.finished_at = "error", reason, utcnow()
+            await emit(session, row.user_id, "symbol_sync", row.id)
 
 
 async def _latest(session: AsyncSession, broker_id: int) -> SymbolSync | None:

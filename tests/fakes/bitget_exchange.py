@@ -509,17 +509,21 @@ class FakeBitget:
             symbol: str | None = None,
             startTime: str | None = None,
             endTime: str | None = None,
+            idLessThan: str | None = None,
             limit: str = "100",
         ) -> dict[str, Any]:
             account = await self._account(request)
             wanted = self._market(symbol).symbol if symbol else None
             start, end = int(startTime or 0), int(endTime or 2**62)
+            # The page cursor: only orders older than this order id.
+            before = int(idLessThan) if idLessThan else 2**62
             rows = [
                 self._order_row(spot_id, order)
                 for spot_id, order in self._spot_orders(account)
                 if order.status != "open"
                 and wanted in (None, order.symbol)
                 and start <= order.created_ms <= end
+                and int(spot_id) < before
             ]
             rows.sort(key=lambda r: -int(r["cTime"]))
             return _envelope(rows[: min(int(limit), 100)])

@@ -243,7 +243,7 @@ class Ledger:
             account.locked[spend_asset] = account.locked.get(spend_asset, Decimal(0)) + spend
         account.orders[order.order_id] = order
         if order.status == "open":
-            self._maybe_fill_resting(account, order)
+            self._maybe_fill_resting(account, order, taker=True)
         return order
 
     def cancel(self, account: Account, order: FakeOrder) -> FakeOrder:
@@ -287,7 +287,9 @@ class Ledger:
         account.locked[asset] = account.locked.get(asset, Decimal(0)) - spend
         account.free[asset] = account.balance(asset) + spend
 
-    def _maybe_fill_resting(self, account: Account, order: FakeOrder) -> None:
+    def _maybe_fill_resting(self, account: Account, order: FakeOrder, taker: bool = False) -> None:
+        """A resting order fills at its limit price once the market crosses it; a limit
+        that is marketable when placed takes the better market price, as on an exchange."""
         last = self.prices[order.symbol]
         market = self.market(order.symbol)
         if order.type in ("stop_loss", "take_profit") and not order.triggered:
@@ -304,7 +306,8 @@ class Ledger:
             if not crossed:
                 return
         self._unlock(account, market, order)
-        self._fill(account, market, order, limit if limit is not None else last)
+        maker = limit is not None and not (taker and order.type == "limit")
+        self._fill(account, market, order, limit if maker and limit is not None else last)
 
     def _fill(self, account: Account, market: FakeMarket, order: FakeOrder, price: Decimal) -> None:
         quantity = order.quantity
