@@ -153,7 +153,10 @@ def transport_errors(exchange: str, *, write: bool) -> Iterator[None]:
         yield
     except httpx.TransportError as exc:
         if _nothing_sent(exc):
-            raise NetworkError(f"cannot reach {exchange}: {type(exc).__name__}") from exc
+            # The transport's cause says why ("Name or service not known", "Connect call
+            # failed"); it names a host and port, never a credential.
+            reason = str(exc.__cause__ or exc) or type(exc).__name__
+            raise NetworkError(f"cannot reach {exchange}: {reason}") from exc
         if write:
             raise ExchangeUnavailable(
                 f"no answer from {exchange} ({type(exc).__name__}): the order's outcome is unknown"

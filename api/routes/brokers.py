@@ -192,9 +192,12 @@ async def broker_balances(
 ) -> Balances:
     broker = await owned_broker(user, session, broker_id)
     try:
-        balances = await runtime.connectors.connector(broker).fetch_balances()
+        connector = runtime.connectors.connector(broker)
+        balances = await connector.fetch_balances()
+        # Valued at the broker's own exchange prices (pairs it does not list stay unvalued).
         symbols = [f"{a}/USDT" for a in balances if a not in ("USDT",)]
-        prices = await runtime.prices.prices(symbols) if symbols else {}
+        tickers = await connector.fetch_tickers(symbols) if symbols else {}
+        prices = {symbol: ticker.price for symbol, ticker in tickers.items()}
     except ExchangeError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.message) from exc
     items = []
