@@ -2,6 +2,7 @@
 chunks, with progress the dashboard shows live."""
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.errors import as_application_error, business_error
@@ -48,32 +49,22 @@ class SymbolActivities:
                 "EmptyCatalog",
             )
         started = utcnow()
-        await self._progress(request, total=len(markets), stored=0, added=0)
-        added = 0
-        for start in range(0, len(markets), CHUNK):
+        total, added = len(markets), 0
+        async with self._sessions.begin() as session:
+            await _progress(session, request, total=total, stored=0, added=0)
+        for start in range(0, total, CHUNK):
             chunk = markets[start : start + CHUNK]
             async with self._sessions.begin() as session:
                 added += await store_markets(session, request.broker_id, chunk, started)
-            await self._progress(
-                request, total=len(markets), stored=start + len(chunk), added=added
-            )
-            activity.heartbeat(start + len(chunk))
+                stored = start + len(chunk)
+                await _progress(session, request, total=total, stored=stored, added=added)
+            activity.heartbeat(stored)
         async with self._sessions.begin() as session:
             delisted = await mark_delisted(session, request.broker_id, started)
-            sync = await session.get(SymbolSync, request.sync_id, with_for_update=True)
-            if sync is not None:
-                sync.status, sync.delisted, sync.finished_at = "done", delisted, utcnow()
-                await emit(session, request.user_id, "symbol_sync", sync.id)
-        return SymbolSyncResult(total=len(markets), added=added, delisted=delisted)
-
-    async def _progress(
-        self, request: SymbolSyncInput, *, total: int, stored: int, added: int
-    ) -> None:
-        async with self._sessions.begin() as session:
-            sync = await session.get(SymbolSync, request.sync_id, with_for_update=True)
-            if sync is not None:
-                sync.total, sync.stored, sync.added = total, stored, added
-                await emit(session, request.user_id, "symbol_sync", sync.id)
+            await _progress(
+                session, request, total=total, stored=total, added=added, delisted=delisted
+            )
+        return SymbolSyncResult(total=total, added=added, delisted=delisted)
 
     @activity.defn
     async def fail_symbol_sync(self, failure: SyncFailure) -> None:
@@ -82,3 +73,22 @@ class SymbolActivities:
             if sync is not None:
                 sync.status, sync.error, sync.finished_at = "error", failure.message, utcnow()
                 await emit(session, sync.user_id, "symbol_sync", sync.id)
+
+
+async def _progress(
+    session: AsyncSession,
+    request: SymbolSyncInput,
+    *,
+    total: int,
+    stored: int,
+    added: int,
+    delisted: int | None = None,
+) -> None:
+    """Written with the chunk it reports on; `delisted` given means the sync is done."""
+    sync = await session.get(SymbolSync, request.sync_id, with_for_update=True)
+    if sync is None:
+        return
+    sync.total, sync.stored, sync.added = total, stored, added
+    if delisted is not None:
+        sync.status, sync.delisted, sync.finished_at = "done", delisted, utcnow()
+    await emit(session, request.user_id, "symbol_sync", sync.id)

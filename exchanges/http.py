@@ -61,26 +61,17 @@ class ServerClock:
 
 
 class NonceSource:
-    """Strictly increasing nonces for one API key (Kraken). `async with source.next()`
-    holds the key's lock until the request is answered, so concurrent requests also
-    *arrive* in nonce order."""
+    """Strictly increasing nonces for one API key (Kraken). Hold `lock` from `take()` until
+    the request is answered, so that concurrent requests also *arrive* in nonce order."""
 
     def __init__(self) -> None:
         self._last = 0
-        self._lock = asyncio.Lock()
-
-    def _take(self) -> int:
-        # Microseconds: stays above nonces of earlier processes using the same key.
-        self._last = max(self._last + 1, time.time_ns() // 1000)
-        return self._last
-
-    @property
-    def lock(self) -> asyncio.Lock:
-        return self._lock
+        self.lock = asyncio.Lock()
 
     def take(self) -> int:
-        """Only while holding `lock`."""
-        return self._take()
+        # Microseconds: stays above the nonces of earlier processes using the same key.
+        self._last = max(self._last + 1, time.time_ns() // 1000)
+        return self._last
 
 
 class Endpoint:
