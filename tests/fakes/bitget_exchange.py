@@ -29,7 +29,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tests.fakes.faults import FaultMiddleware, Faults
-from tests.fakes.ledger import Account, FakeMarket, FakeOrder, Ledger, LedgerError, OrderType
+from tests.fakes.ledger import (
+    Account,
+    FakeMarket,
+    FakeOrder,
+    Ledger,
+    LedgerError,
+    OrderType,
+    plain_decimal,
+)
 
 WINDOW_MS = 30_000
 QUOTE_PRECISION = 6
@@ -180,10 +188,10 @@ class FakeBitget:
             if required:
                 raise BitgetError("40019", f"Parameter {name} cannot be empty")
             return None
-        try:
-            return Decimal(str(value))
-        except ArithmeticError as exc:
-            raise BitgetError("40808", f"Parameter verification exception {name}") from exc
+        number = plain_decimal(value)
+        if number is None:  # e.g. 1E-8, or a JSON number instead of a string
+            raise BitgetError("40808", f"Parameter verification exception {name}")
+        return number
 
     def _ledger_error(self, exc: LedgerError, market: FakeMarket) -> BitgetError:
         code = LEDGER_CODES[exc.kind]

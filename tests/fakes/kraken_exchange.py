@@ -32,6 +32,7 @@ from tests.fakes.ledger import (
     Ledger,
     LedgerError,
     OrderType,
+    plain_decimal,
 )
 
 # Unified asset -> (Kraken asset id, altname).
@@ -357,12 +358,16 @@ class FakeKraken:
         kraken_type = params.get("ordertype", "")
         if side not in ("buy", "sell") or kraken_type not in ORDER_TYPES:
             raise KrakenError("EGeneral:Invalid arguments")
-        try:
-            volume = Decimal(params["volume"])
-            price = Decimal(params["price"]) if "price" in params else None
-            price2 = Decimal(params["price2"]) if "price2" in params else None
-        except (KeyError, ArithmeticError):
-            raise KrakenError("EGeneral:Invalid arguments:volume") from None
+        numbers = {
+            n: plain_decimal(params[n]) for n in ("volume", "price", "price2") if n in params
+        }
+        for name, number in numbers.items():
+            if number is None:  # e.g. 1E-8
+                raise KrakenError(f"EGeneral:Invalid arguments:{name}")
+        volume = numbers.get("volume")
+        if volume is None:
+            raise KrakenError("EGeneral:Invalid arguments:volume")
+        price, price2 = numbers.get("price"), numbers.get("price2")
         flags = [f for f in params.get("oflags", "").split(",") if f]
         cl_ord_id = params.get("cl_ord_id")
         if cl_ord_id is not None and not _valid_cl_ord_id(cl_ord_id):

@@ -8,6 +8,7 @@ price (or the market). Fees are taken in the received asset, or in the quote ass
 `fee_in_quote` (Kraken's default)."""
 
 import itertools
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -26,6 +27,17 @@ ErrorKind = Literal[
     "not_found",
     "bad_request",
 ]
+
+
+PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def plain_decimal(value: object) -> Decimal | None:
+    """A number as exchanges accept it: a string of digits with an optional fraction (no
+    exponent, sign or float). None for anything else."""
+    if not isinstance(value, str) or not PLAIN_DECIMAL.match(value):
+        return None
+    return Decimal(value)
 
 
 class LedgerError(Exception):
