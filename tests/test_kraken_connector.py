@@ -536,3 +536,24 @@ async def test_secrets_never_appear_in_errors(kraken: Setup) -> None:
     for text in texts:
         assert account.api_secret not in text
         assert account.api_key not in text
+
+
+async def test_a_key_that_cannot_read_orders_still_reports_the_placed_order(
+    kraken: Setup,
+) -> None:
+    """Trading without "query orders" permission: the order stands and is reported as
+    accepted (never as a failure that would record it rejected), and Test connection says
+    what the key lacks."""
+    account, connector = kraken.account()
+    kraken.fake.deny(account, "QueryOrders", "QueryTrades", "OpenOrders", "ClosedOrders")
+    placed = await connector.create_order(
+        order(side="buy", type="market", quantity=Decimal("0.01"))
+    )
+    [on_exchange] = account.orders.values()
+    assert on_exchange.status == "filled"
+    assert placed.exchange_order_id == on_exchange.order_id and placed.client_order_id == CID
+    assert (
+        placed.status == "open" and placed.filled_quantity == 0
+    )  # not read back: reconciled later
+    with pytest.raises(AuthenticationFailed, match="Permission denied"):
+        await connector.test_connection()

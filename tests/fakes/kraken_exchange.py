@@ -137,6 +137,8 @@ class FakeKraken:
         # (time ms, symbol, price): the tape OHLC candles are built from.
         self.tape = [(0, s, p) for s, p in self.ledger.prices.items()]
         self.last_nonce: dict[str, int] = {}
+        # Kraken keys get permissions one by one: private methods a key may not call.
+        self.denied: dict[str, set[str]] = {}
         # Every accepted private call: (method, parameters without the nonce).
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._orders: dict[str, tuple[Account, FakeOrder]] = {}  # txid -> order
@@ -183,6 +185,8 @@ class FakeKraken:
                 account, params = self._authenticate(method, request, raw)
             except KrakenError as exc:
                 return _envelope(error=exc.error)
+            if method in self.denied.get(account.api_key, set()):
+                return _envelope(error="EGeneral:Permission denied")
             self.calls.append((method, params))
             return _answer(lambda: handler(account, params))
 
@@ -199,6 +203,10 @@ class FakeKraken:
         """Kraken's private keys are base64: the connector decodes them before signing."""
         secret = base64.b64encode(secrets.token_bytes(64)).decode()
         return self.ledger.add_account(dict(balances or {"USDT": "10000"}), secret=secret)
+
+    def deny(self, account: Account, *methods: str) -> None:
+        """Takes permissions off the account's key (e.g. querying orders)."""
+        self.denied.setdefault(account.api_key, set()).update(methods)
 
     def set_price(self, symbol: str, price: str) -> None:
         self.tape.append((int(time.time() * 1000), symbol, Decimal(price)))
