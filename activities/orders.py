@@ -110,21 +110,19 @@ class OrderActivities:
     async def record_placed_order(self, placed: PlacedOrder) -> PositionSummary | None:
         """Stores the exchange's answer and, when it filled, applies the fill to the position
         — one transaction, exactly once per order (a retry finds it already applied)."""
-        answer = placed.exchange_order
         async with self._sessions.begin() as session:
             order = await _order(session, placed.order_id)
-            order.exchange_order_id = answer.exchange_order_id
-            order.status = answer.status
-            order.quantity = answer.quantity or order.quantity
-            order.filled_quantity = answer.filled_quantity
-            order.average_price = answer.average_price
-            order.price = answer.price or order.price
-            order.fee, order.fee_asset = answer.fee, answer.fee_asset
-            order.raw = answer.raw
-            order.error = None
+            copy_exchange_state(order, placed.exchange_order)
             position = None
             if order.filled_quantity > 0:
-                position = await self._apply_fill(session, order, placed)
+                position = await apply_fill(
+                    session,
+                    order,
+                    placed.market,
+                    stop_loss=placed.stop_loss,
+                    take_profit=placed.take_profit,
+                    webhook_id=placed.webhook_id,
+                )
             await emit(session, order.user_id, "order", order.id)
             return _summary(position) if order.filled_quantity > 0 else None
 
@@ -137,67 +135,87 @@ class OrderActivities:
             order.error = failure.message
             await emit(session, order.user_id, "order", order.id)
 
-    async def _apply_fill(
-        self, session: AsyncSession, order: Order, placed: PlacedOrder
-    ) -> Position | None:
-        """Opens/increases (buy) or reduces/closes (sell) the position."""
-        market = placed.market
-        position = await self._open_position(session, order)
-        if order.position_applied:
-            return position
-        assert order.average_price is not None
-        fill = Fill(
-            side=order.side,
-            quantity=order.filled_quantity,
-            price=order.average_price,
-            fee=order.fee,
-            fee_asset=order.fee_asset,
-            quote=market.quote,
-        )
-        if order.side == "buy":
-            if position is None:
-                position = Position(
-                    user_id=order.user_id,
-                    broker_id=order.broker_id,
-                    symbol=order.symbol,
-                    side="long",
-                    status="open",
-                    opened_webhook_id=placed.webhook_id,
-                    opened_at=utcnow(),
-                    **PositionState().model_dump(),
-                )
-                session.add(position)
-            _store(position, apply_buy(_state(position), fill, market.base))
-            if placed.stop_loss is not None:
-                position.stop_loss = placed.stop_loss
-            if placed.take_profit is not None:
-                position.take_profit = placed.take_profit
-        elif position is not None:
-            state, _realized = apply_sell(_state(position), fill, market.base)
-            _store(position, state)
-            if state.quantity < max(market.min_qty, market.amount_step):
-                position.status, position.closed_at = "closed", utcnow()
-        await session.flush()
-        order.position_id = position.id if position is not None else None
-        order.position_applied = True
-        if position is not None:
-            await emit(session, order.user_id, "position", position.id)
-        return position
 
-    async def _open_position(self, session: AsyncSession, order: Order) -> Position | None:
-        if order.position_id is not None:
-            return await session.get(Position, order.position_id)
-        query = (
-            select(Position)
-            .where(
-                Position.broker_id == order.broker_id,
-                Position.symbol == order.symbol,
-                Position.status == "open",
-            )
-            .with_for_update()
-        )
-        position: Position | None = (await session.scalars(query)).first()
+def copy_exchange_state(order: Order, answer: ExchangeOrder) -> None:
+    """The exchange's view of the order onto our record."""
+    order.exchange_order_id = answer.exchange_order_id
+    order.status = answer.status
+    order.quantity = answer.quantity or order.quantity
+    order.filled_quantity = answer.filled_quantity
+    order.average_price = answer.average_price
+    order.price = answer.price or order.price
+    order.fee, order.fee_asset = answer.fee, answer.fee_asset
+    order.raw = answer.raw
+    order.error = None
+
+
+async def apply_fill(
+    session: AsyncSession,
+    order: Order,
+    market: Market,
+    *,
+    stop_loss: Decimal | None = None,
+    take_profit: Decimal | None = None,
+    webhook_id: int | None = None,
+) -> Position | None:
+    """Opens/increases (buy) or reduces/closes (sell) the position, once per order."""
+    position = await _open_position(session, order)
+    if order.position_applied:
         return position
+    assert order.average_price is not None
+    fill = Fill(
+        side=order.side,
+        quantity=order.filled_quantity,
+        price=order.average_price,
+        fee=order.fee,
+        fee_asset=order.fee_asset,
+        quote=market.quote,
+    )
+    if order.side == "buy":
+        if position is None:
+            position = Position(
+                user_id=order.user_id,
+                broker_id=order.broker_id,
+                symbol=order.symbol,
+                side="long",
+                status="open",
+                opened_webhook_id=webhook_id,
+                opened_at=utcnow(),
+                **PositionState().model_dump(),
+            )
+            session.add(position)
+        _store(position, apply_buy(_state(position), fill, market.base))
+        if stop_loss is not None:
+            position.stop_loss = stop_loss
+        if take_profit is not None:
+            position.take_profit = take_profit
+    elif position is not None:
+        state, _realized = apply_sell(_state(position), fill, market.base)
+        _store(position, state)
+        if state.quantity < max(market.min_qty, market.amount_step):
+            position.status, position.closed_at = "closed", utcnow()
+    await session.flush()
+    order.position_id = position.id if position is not None else None
+    order.position_applied = True
+    if position is not None:
+        await emit(session, order.user_id, "position", position.id)
+    return position
+
+
+async def _open_position(session: AsyncSession, order: Order) -> Position | None:
+    if order.position_id is not None:
+        return await session.get(Position, order.position_id)
+    query = (
+        select(Position)
+        .where(
+            Position.broker_id == order.broker_id,
+            Position.symbol == order.symbol,
+            Position.status == "open",
+        )
+        .with_for_update()
+    )
+    position: Position | None = (await session.scalars(query)).first()
+    return position
 
 
 async def _order(session: AsyncSession, order_id: int) -> Order:

@@ -1,5 +1,6 @@
 """Settings read from ARISTOBOT_* environment variables and a `.env` file (see CONTRACT.md)."""
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,9 +40,15 @@ class Settings(BaseSettings):
     # Read timeout of exchange REST calls; an order POST without an answer by then has an
     # unknown outcome and is looked up by its client order id before any retry.
     exchange_timeout: float = Field(default=10.0, gt=0)
+    # Seconds between two reconciliation passes of a broker (its Temporal Schedule).
+    reconcile_interval: float = Field(default=10.0, ge=1)
     log_level: str = "INFO"
     # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
     worker_shutdown_grace: float = Field(default=30.0, ge=0)
+
+    @property
+    def reconcile_every(self) -> timedelta:
+        return timedelta(seconds=self.reconcile_interval)
 
     @property
     def resolved_database_url(self) -> str:

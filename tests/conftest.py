@@ -170,6 +170,9 @@ def settings(
         worker_shutdown_grace=5,
         # Short, so accept-then-timeout faults resolve quickly.
         exchange_timeout=2,
+        # Tests trigger reconciliation passes themselves; hundreds of brokers each polling
+        # every 10 s would only load the machine.
+        reconcile_interval=3600,
     )
 
 

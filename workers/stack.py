@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from config.settings import Settings
 from workers.runtime import Runtime
+from workers.schedules import ensure_all
 from workers.temporal import connect, ensure_search_attributes
 from workers.worker import build_worker
 
@@ -75,6 +76,12 @@ class Stack:
             self.client = await connect_when_ready(self.settings)
             await ensure_search_attributes(self.client, self.settings.temporal_namespace)
             self.worker = build_worker(self.client, self.runtime)
+            await ensure_all(
+                self.client,
+                self.runtime.sessions,
+                self.settings.task_queue,
+                self.settings.reconcile_every,
+            )
             self._tasks.append(asyncio.create_task(self.worker.run()))
         if self._want_api:
             app = create_app(self.runtime, self.client)

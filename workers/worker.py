@@ -6,10 +6,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
+from activities.reconcile import ReconcileActivities
 from activities.symbols import SymbolActivities
 from activities.trading import TradingActivities
 from activities.webhooks import WebhookActivities
 from workers.runtime import Runtime
+from workflows.reconcile import ReconcileBrokerWorkflow
 from workflows.symbol_sync import SymbolSyncWorkflow
 from workflows.webhook_signal import WebhookSignalWorkflow
 
@@ -19,10 +21,11 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
     orders = OrderActivities(runtime.sessions, runtime.vault.install_salt)
     webhooks = WebhookActivities(runtime.sessions)
     symbols = SymbolActivities(runtime.sessions, runtime.connectors)
+    reconcile = ReconcileActivities(runtime.sessions, runtime.connectors)
     return Worker(
         client,
         task_queue=task_queue or runtime.settings.task_queue,
-        workflows=[WebhookSignalWorkflow, SymbolSyncWorkflow],
+        workflows=[WebhookSignalWorkflow, SymbolSyncWorkflow, ReconcileBrokerWorkflow],
         activities=[
             trading.load_trading_context,
             trading.fetch_market_snapshot,
@@ -34,6 +37,7 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             webhooks.finish_webhook,
             symbols.sync_symbols,
             symbols.fail_symbol_sync,
+            reconcile.reconcile_broker,
         ],
         # A restart waits for an in-flight order activity instead of cutting it in half.
         graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),

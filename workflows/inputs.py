@@ -55,3 +55,19 @@ class SymbolSyncResult(BaseModel):
 def symbol_sync_workflow_id(broker_id: int) -> str:
     """One per broker: Temporal refuses a second run while one is open."""
     return f"symbols-b{broker_id}"
+
+
+RECONCILE = "ReconcileBroker"
+
+
+class ReconcileInput(BaseModel):
+    broker_id: int
+
+
+class ReconcileResult(BaseModel):
+    updated: int = 0
+    imported: int = 0
+
+
+def reconcile_schedule_id(broker_id: int) -> str:
+    return f"reconcile-b{broker_id}"

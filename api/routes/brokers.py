@@ -4,6 +4,7 @@ import time
 from decimal import Decimal
 
 from fastapi import APIRouter, HTTPException, Request, status
+from loguru import logger
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,11 +18,12 @@ from api.brokers_service import (
     new_webhook_token,
 )
 from api.decimal_json import DecimalRoute
-from api.deps import CurrentUser, RuntimeDep, SessionDep, not_found
+from api.deps import CurrentUser, RuntimeDep, SessionDep, TemporalDep, not_found
 from db.events import emit
 from db.models import Broker
 from exchanges.errors import ExchangeError
 from exchanges.paper import DEFAULT_BALANCES, seed_balances
+from workers.schedules import delete_reconcile_schedule, ensure_reconcile_schedule
 
 router = APIRouter(prefix="/api/brokers", tags=["brokers"], route_class=DecimalRoute)
 
@@ -77,6 +79,7 @@ async def create_broker(
     user: CurrentUser,
     session: SessionDep,
     runtime: RuntimeDep,
+    temporal: TemporalDep,
 ) -> BrokerOut:
     token_hash, token_encrypted = new_webhook_token(runtime.vault)
     broker = Broker(
@@ -100,6 +103,7 @@ async def create_broker(
         await seed_balances(session, broker.id, body.balances or DEFAULT_BALANCES)
     await emit(session, user.id, "broker", broker.id)
     await session.commit()
+    await _keep_reconciling(temporal, runtime, broker)
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
 
@@ -119,6 +123,7 @@ async def update_broker(
     user: CurrentUser,
     session: SessionDep,
     runtime: RuntimeDep,
+    temporal: TemporalDep,
 ) -> BrokerOut:
     broker = await owned_broker(user, session, broker_id)
     if body.name is not None:
@@ -143,15 +148,35 @@ async def update_broker(
         raise _name_taken(body.name or "") from None
     await emit(session, user.id, "broker", broker.id)
     await session.commit()
+    if body.trading_mode is not None:
+        await _keep_reconciling(temporal, runtime, broker)
     return broker_out(broker, runtime.settings, runtime.vault, request)
 
 
 @router.delete("/{broker_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_broker(broker_id: int, user: CurrentUser, session: SessionDep) -> None:
+async def delete_broker(
+    broker_id: int, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+) -> None:
     broker = await owned_broker(user, session, broker_id)
     await session.delete(broker)
     await emit(session, user.id, "broker", broker_id)
     await session.commit()
+    try:
+        await delete_reconcile_schedule(temporal.client, broker_id)
+    except Exception as exc:  # a leftover schedule finds no broker and does nothing
+        logger.warning("broker {}: reconciliation schedule not deleted ({})", broker_id, exc)
+
+
+async def _keep_reconciling(temporal: TemporalDep, runtime: RuntimeDep, broker: Broker) -> None:
+    """Creates or updates the broker's reconciliation schedule (paused while trading is
+    off). Temporal being down must not fail the broker change: the worker repairs missing
+    schedules when it starts."""
+    try:
+        await ensure_reconcile_schedule(
+            temporal.client, broker, runtime.settings.task_queue, runtime.settings.reconcile_every
+        )
+    except Exception as exc:  # reported, repaired later
+        logger.warning("broker {}: reconciliation schedule not updated ({})", broker.id, exc)
 
 
 @router.post("/{broker_id}/webhook-token", response_model=BrokerOut)

@@ -61,6 +61,12 @@ INTERVAL_MS = {
     "3d": 259_200_000,
     "1w": 604_800_000,
 }
+PLAIN_TYPES = {
+    "market": "MARKET",
+    "limit": "LIMIT",
+    "stop_loss": "STOP_LOSS_LIMIT",
+    "take_profit": "TAKE_PROFIT_LIMIT",
+}
 DECIMAL_PARAM = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 # Binance's own order types -> the ledger's.
@@ -360,7 +366,9 @@ class FakeBinance:
 
     def _order_json(self, order: FakeOrder, *, fills: bool | None = None) -> dict[str, Any]:
         """GET /api/v3/order's shape; `fills` set: POST /api/v3/order's (FULL or RESULT)."""
-        kind = self.order_types.get(order.order_id, "MARKET")
+        # Orders placed through the API keep their Binance type; others (placed on the
+        # ledger directly, as from Binance's website) get the plain one for their kind.
+        kind = self.order_types.get(order.order_id) or PLAIN_TYPES[order.type]
         data: dict[str, Any] = {
             "symbol": order.symbol.replace("/", ""),
             "orderId": int(order.order_id),

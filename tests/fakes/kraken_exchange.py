@@ -556,7 +556,8 @@ class FakeKraken:
             "stopprice": "0",
             "limitprice": "0",
             "misc": "",
-            "oflags": self._oflags[txid],
+            # Orders placed on the ledger directly (as from Kraken's website): default flags.
+            "oflags": self._oflags.get(txid, "fciq"),
         }
         if order.client_id is not None:
             info["cl_ord_id"] = order.client_id
