@@ -38,6 +38,9 @@ class NewOrder(BaseModel):
     quantity: Decimal | None = None
     quote_amount: Decimal | None = None
     price: Decimal | None = None
+    # Protection to place once a buy fills.
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
     webhook_id: int | None = None
 
 
@@ -52,8 +55,6 @@ class PlacedOrder(BaseModel):
     order_id: int
     exchange_order: ExchangeOrder
     market: Market
-    stop_loss: Decimal | None = None
-    take_profit: Decimal | None = None
     webhook_id: int | None = None
 
 
@@ -116,12 +117,7 @@ class OrderActivities:
             position = None
             if order.filled_quantity > 0:
                 position = await apply_fill(
-                    session,
-                    order,
-                    placed.market,
-                    stop_loss=placed.stop_loss,
-                    take_profit=placed.take_profit,
-                    webhook_id=placed.webhook_id,
+                    session, order, placed.market, webhook_id=placed.webhook_id
                 )
             await emit(session, order.user_id, "order", order.id)
             return _summary(position) if order.filled_quantity > 0 else None
@@ -154,20 +150,25 @@ async def apply_fill(
     order: Order,
     market: Market,
     *,
-    stop_loss: Decimal | None = None,
-    take_profit: Decimal | None = None,
     webhook_id: int | None = None,
 ) -> Position | None:
-    """Opens/increases (buy) or reduces/closes (sell) the position, once per order."""
+    """Opens/increases (buy) or reduces/closes (sell) the position with the part of the
+    order's fill not applied yet: each fill exactly once, partial fills as they come. A buy
+    carrying a stop-loss / take-profit sets them as the position's wanted protection."""
     position = await _open_position(session, order)
     if order.position_applied:
         return position
-    assert order.average_price is not None
+    done = order.status not in ("pending", "open", "partially_filled")
+    quantity = order.filled_quantity - order.applied_quantity
+    if quantity <= 0 or order.average_price is None:
+        order.position_applied = done
+        return position
+    cost = order.filled_quantity * order.average_price
     fill = Fill(
         side=order.side,
-        quantity=order.filled_quantity,
-        price=order.average_price,
-        fee=order.fee,
+        quantity=quantity,
+        price=(cost - order.applied_cost) / quantity,
+        fee=order.fee - order.applied_fee,
         fee_asset=order.fee_asset,
         quote=market.quote,
     )
@@ -185,10 +186,10 @@ async def apply_fill(
             )
             session.add(position)
         _store(position, apply_buy(_state(position), fill, market.base))
-        if stop_loss is not None:
-            position.stop_loss = stop_loss
-        if take_profit is not None:
-            position.take_profit = take_profit
+        if order.stop_loss is not None:
+            position.stop_loss = order.stop_loss
+        if order.take_profit is not None:
+            position.take_profit = order.take_profit
     elif position is not None:
         state, _realized = apply_sell(_state(position), fill, market.base)
         _store(position, state)
@@ -196,7 +197,8 @@ async def apply_fill(
             position.status, position.closed_at = "closed", utcnow()
     await session.flush()
     order.position_id = position.id if position is not None else None
-    order.position_applied = True
+    order.applied_quantity, order.applied_cost = order.filled_quantity, cost
+    order.applied_fee, order.position_applied = order.fee, done
     if position is not None:
         await emit(session, order.user_id, "position", position.id)
     return position
@@ -205,16 +207,21 @@ async def apply_fill(
 async def _open_position(session: AsyncSession, order: Order) -> Position | None:
     if order.position_id is not None:
         return await session.get(Position, order.position_id)
-    query = (
-        select(Position)
-        .where(
-            Position.broker_id == order.broker_id,
-            Position.symbol == order.symbol,
-            Position.status == "open",
-        )
-        .with_for_update()
+    return await open_position(session, order.broker_id, order.symbol, lock=True)
+
+
+async def open_position(
+    session: AsyncSession, broker_id: int | None, symbol: str | None, *, lock: bool = False
+) -> Position | None:
+    """The broker's open position on the symbol (at most one)."""
+    query = select(Position).where(
+        Position.broker_id == broker_id,
+        Position.symbol == symbol,
+        Position.status == "open",
     )
-    position: Position | None = (await session.scalars(query)).first()
+    position: Position | None = (
+        await session.scalars(query.with_for_update() if lock else query)
+    ).first()
     return position
 
 

@@ -139,34 +139,34 @@ class TradingActivities:
         return await heartbeating(self._place_once(request))
 
     async def _place_once(self, request: PlaceOrderRequest) -> ExchangeOrder:
-        """Places the order at most once: the client order id is deterministic, and a retry
-        (the previous attempt may have landed before a timeout or crash) adopts the order the
-        exchange already has instead of placing a second one."""
-        order = request.order
         try:
             connector = await self._connectors.for_broker(request.broker_id)
-            if activity.info().attempt > 1:
-                try:
-                    return await connector.fetch_order(
-                        order.symbol, client_order_id=order.client_order_id
-                    )
-                except OrderNotFound:
-                    activity.logger.info(
-                        "order %s not on the exchange: placing it", order.client_order_id
-                    )
-            try:
-                return await connector.create_order(order)
-            except DuplicateOrder:
-                try:
-                    return await connector.fetch_order(
-                        order.symbol, client_order_id=order.client_order_id
-                    )
-                except OrderNotFound as exc:
-                    # The exchange has the id but the lookup missed it: never place again
-                    # blindly, look again on the next attempt.
-                    raise ExchangeUnavailable(
-                        f"order {order.client_order_id} exists on the exchange but was not"
-                        " found yet"
-                    ) from exc
+            return await place_exactly_once(
+                connector, request.order, retry=activity.info().attempt > 1
+            )
         except ExchangeError as exc:
             raise as_application_error(exc) from exc
+
+
+async def place_exactly_once(
+    connector: ExchangeConnector, order: OrderRequest, *, retry: bool
+) -> ExchangeOrder:
+    """Places the order at most once: the client order id is deterministic, and a retry
+    (the previous attempt may have landed before a timeout or crash) adopts the order the
+    exchange already has instead of placing a second one."""
+    if retry:
+        try:
+            return await connector.fetch_order(order.symbol, client_order_id=order.client_order_id)
+        except OrderNotFound:
+            activity.logger.info("order %s not on the exchange: placing it", order.client_order_id)
+    try:
+        return await connector.create_order(order)
+    except DuplicateOrder:
+        try:
+            return await connector.fetch_order(order.symbol, client_order_id=order.client_order_id)
+        except OrderNotFound as exc:
+            # The exchange has the id but the lookup missed it: never place again blindly,
+            # look again on the next attempt.
+            raise ExchangeUnavailable(
+                f"order {order.client_order_id} exists on the exchange but was not found yet"
+            ) from exc

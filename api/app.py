@@ -10,7 +10,18 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api.events import EventHub
-from api.routes import auth, brokers, exchanges, health, history, live, symbols, tradingview
+from api.routes import (
+    auth,
+    brokers,
+    exchanges,
+    health,
+    history,
+    live,
+    orders,
+    protection,
+    symbols,
+    tradingview,
+)
 from api.signal_starter import SignalStarter
 from api.static import mount_dashboard
 from api.temporal_link import TemporalLink
@@ -59,7 +70,18 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
     )
     app.state.intake = WebhookIntake(runtime.sessions, starter)
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (health, auth, exchanges, brokers, symbols, history, live, tradingview):
+    for module in (
+        health,
+        auth,
+        exchanges,
+        brokers,
+        symbols,
+        history,
+        protection,
+        orders,
+        live,
+        tradingview,
+    ):
         app.include_router(module.router)
     mount_dashboard(app)
     return app

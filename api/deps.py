@@ -1,14 +1,15 @@
 """FastAPI dependencies (the full-stack template's pattern: Annotated aliases)."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.sessions import COOKIE_NAME, user_for_token
 from api.temporal_link import TemporalLink
-from db.models import User
+from db.models import Broker, Order, Position, User, Webhook
 from workers.runtime import Runtime
 
 
@@ -56,3 +57,16 @@ async def websocket_user(websocket: WebSocket) -> User | None:
 
 def not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+
+
+Owned = TypeVar("Owned", Broker, Order, Position, Webhook)
+
+
+async def owned(session: AsyncSession, model: type[Owned], object_id: int, user: User) -> Owned:
+    """The user's own row; another user's answers 404 exactly like a missing one."""
+    row = (
+        await session.scalars(select(model).where(model.id == object_id, model.user_id == user.id))
+    ).first()
+    if row is None:
+        raise not_found(model.__name__.lower())
+    return row

@@ -15,7 +15,7 @@ from loguru import logger
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
-from api.routes.history import position_out
+from api.routes.history import positions_out
 from api.schemas import OrderOut, SymbolSyncOut, WebhookOut
 from db.base import utcnow
 from db.events import CHANNEL
@@ -147,7 +147,8 @@ class EventHub:
             position = await session.get(Position, resource_id)
             if position is None or position.user_id != event.user_id:
                 return None
-            return (await position_out(self._runtime, position)).model_dump(mode="json")
+            [out] = await positions_out(self._runtime, [position])
+            return out.model_dump(mode="json")
         if event.topic == "symbol_sync":
             sync = await session.get(SymbolSync, resource_id)
             if sync is None or sync.user_id != event.user_id:

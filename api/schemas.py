@@ -37,6 +37,8 @@ class OrderOut(BaseModel):
     quote_amount: Decimal | None
     filled_quantity: Decimal
     price: Decimal | None
+    # Trigger price of a stop_loss / take_profit order.
+    stop_price: Decimal | None
     average_price: Decimal | None
     fee: Decimal
     fee_asset: str | None
@@ -82,6 +84,9 @@ class PositionOut(BaseModel):
     unrealized_pnl: Decimal | None
     current_price: Decimal | None
     fees_paid: Decimal
+    # "none", "pending", "protected" or "unprotected" (SL/TP orders on the exchange).
+    protection: str
+    protection_error: str | None
     opened_webhook_id: int | None
     opened_at: datetime
     closed_at: datetime | None
@@ -98,6 +103,23 @@ class PositionOut(BaseModel):
             if k not in ("unrealized_pnl", "current_price")
         }
         return cls(**fields, unrealized_pnl=unrealized, current_price=price)
+
+
+class WebhookStats(BaseModel):
+    """Counts of the webhooks received in a window, by outcome."""
+
+    window: str
+    since: datetime
+    total: int
+    processed: int
+    rejected: int
+    errors: int
+    duplicates: int
+    # received or processing: not finished yet.
+    pending: int
+    # Percent of `total` processed, one decimal; None when nothing arrived.
+    success_rate: Decimal | None
+    open_positions: int
 
 
 class WebhookOut(BaseModel):

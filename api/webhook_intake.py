@@ -96,10 +96,6 @@ class WebhookIntake:
                 f" ({broker.id}): each broker has its own URL",
                 422,
             )
-        if signal.action == "MAJ":
-            return await self._reject(
-                row, "MAJ (update stop-loss / take-profit) is not supported yet", 422
-            )
         return await self._accept(broker, row, signal)
 
     async def _reject(self, row: Webhook, message: str, status_code: int) -> Answer:

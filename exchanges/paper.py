@@ -3,11 +3,14 @@
 State lives in the database (`paper_balances`, `paper_orders`) so it survives restarts and
 is shared by every worker. Market orders fill at once at the current price plus slippage;
 limit orders rest until the market crosses their price, which is checked lazily (the price
-range since the last check) whenever the account is looked at. Fees are charged in the
-asset received, as Binance does by default."""
+range since the last check) whenever the account is looked at. Stop-loss / take-profit
+orders wait the same way, holding no funds (like Bitget plan and Kraken trigger orders);
+once triggered they fill as a market order or rest as a limit, if the balance then covers
+them (else they end `rejected`). Fees are charged in the asset received, as Binance does
+by default."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
@@ -22,9 +25,19 @@ from exchanges.errors import (
     InvalidOrder,
     NotSupported,
     OrderNotFound,
-    UnknownSymbol,
 )
-from exchanges.symbols import split_symbol
+from exchanges.paper_orders import (
+    TRIGGER_TYPES,
+    check_filters,
+    new_order,
+    paper_market,
+    reached,
+    reserved,
+    to_exchange_order,
+    waiting,
+    window_start,
+)
+from exchanges.paper_orders import now as _now
 from exchanges.types import (
     Balance,
     Candle,
@@ -39,15 +52,9 @@ from exchanges.types import (
 )
 from market.source import INTERVAL_SECONDS, PriceSource
 
+__all__ = ["DEFAULT_BALANCES", "PaperExchange", "paper_market", "seed_balances"]
+
 DEFAULT_BALANCES = {"USDT": Decimal("10000")}
-
-
-def paper_market(symbol: str) -> Market:
-    market = PAPER_MARKETS.get(symbol)
-    if market is None:
-        known = ", ".join(sorted(PAPER_MARKETS))
-        raise UnknownSymbol(f"unknown symbol {symbol} on the paper exchange (known: {known})")
-    return market
 
 
 async def seed_balances(session: AsyncSession, broker_id: int, balances: dict[str, Decimal]):
@@ -56,7 +63,7 @@ async def seed_balances(session: AsyncSession, broker_id: int, balances: dict[st
 
 
 class PaperExchange:
-    capabilities = Capabilities(market_buy_by_quote=True, batched_tickers=True)
+    capabilities = Capabilities(market_buy_by_quote=True, batched_tickers=True, stop_orders=True)
 
     def __init__(
         self,
@@ -117,14 +124,12 @@ class PaperExchange:
 
     async def create_order(self, request: OrderRequest) -> ExchangeOrder:
         market = paper_market(request.symbol)
-        if request.type not in ("market", "limit"):
-            raise NotSupported(f"the paper exchange does not take {request.type} orders yet")
         market_price = await self._prices.price(request.symbol)
         async with self._sessions.begin() as session:
             existing = await self._find(session, client_order_id=request.client_order_id)
             if existing is not None:
                 raise DuplicateOrder(f"Duplicate order sent: {request.client_order_id}")
-            order = _new_order(self.broker_id, request, market)
+            order = new_order(self.broker_id, request, market)
             if request.type == "market":
                 fill_price = self._with_slippage(request.side, market_price, market)
                 if order.quantity is None:  # quote-amount market buy
@@ -132,20 +137,37 @@ class PaperExchange:
                     order.quantity = floor_to_step(
                         order.quote_amount / fill_price, market.amount_step
                     )
-                _check_filters(market, order.quantity, fill_price)
+                check_filters(market, order.quantity, fill_price)
                 await self._fill(session, order, market, fill_price, locked=False)
-            else:
+            elif request.type == "limit":
                 assert order.price is not None and order.quantity is not None
-                _check_filters(market, order.quantity, order.price)
+                check_filters(market, order.quantity, order.price)
                 await self._lock_funds(session, order, market)
                 crosses = (request.side == "buy" and market_price <= order.price) or (
                     request.side == "sell" and market_price >= order.price
                 )
                 if crosses:  # a marketable limit takes the better market price
                     await self._fill(session, order, market, market_price, locked=True)
+            else:
+                await self._place_trigger(session, order, market, market_price)
             session.add(order)
             await session.flush()
-            return _to_exchange_order(order)
+            return to_exchange_order(order)
+
+    async def _place_trigger(
+        self, session: AsyncSession, order: PaperOrder, market: Market, market_price: Decimal
+    ) -> None:
+        """Checks the balance without holding it (as exchanges refuse a trigger order the
+        account could not pay for), then triggers at once if the market is already there."""
+        assert order.quantity is not None and order.stop_price is not None
+        check_filters(market, order.quantity, order.price or order.stop_price)
+        shortfall = await self._shortfall(session, order, market, order.price or order.stop_price)
+        if shortfall:
+            raise InsufficientFunds(
+                f"Account has insufficient balance for requested action. {shortfall}"
+            )
+        if reached(order, market_price, market_price):
+            await self._trigger(session, order, market, market_price)
 
     async def create_oco(self, request: OcoRequest) -> list[ExchangeOrder]:
         raise NotSupported("the paper exchange does not take OCO orders yet")
@@ -164,9 +186,10 @@ class PaperExchange:
                 raise OrderNotFound("Unknown order sent.")
             if order.status != "new":
                 raise InvalidOrder(f"order {order.id} is already {order.status}")
-            await self._release(session, order, paper_market(order.symbol))
+            if not waiting(order):  # a waiting trigger order holds nothing
+                await self._release(session, order, paper_market(order.symbol))
             order.status = "canceled"
-            return _to_exchange_order(order)
+            return to_exchange_order(order)
 
     async def fetch_order(
         self,
@@ -180,7 +203,7 @@ class PaperExchange:
             order = await self._find(session, exchange_order_id, client_order_id)
             if order is None or order.symbol != symbol:
                 raise OrderNotFound("Order does not exist.")
-            return _to_exchange_order(order)
+            return to_exchange_order(order)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         await self._settle_resting()
@@ -190,7 +213,7 @@ class PaperExchange:
             )
             if symbol:
                 query = query.where(PaperOrder.symbol == symbol)
-            return [_to_exchange_order(o) for o in await session.scalars(query)]
+            return [to_exchange_order(o) for o in await session.scalars(query)]
 
     async def fetch_closed_orders(
         self, symbol: str, *, since: datetime | None = None, limit: int = 100
@@ -205,7 +228,7 @@ class PaperExchange:
             if since is not None:
                 query = query.where(PaperOrder.created_at >= since)
             rows = await session.scalars(query.order_by(PaperOrder.id.desc()).limit(limit))
-            return [_to_exchange_order(o) for o in reversed(list(rows))]
+            return [to_exchange_order(o) for o in reversed(list(rows))]
 
     async def fetch_trades(
         self, symbol: str, *, since: datetime | None = None, limit: int = 100
@@ -274,7 +297,7 @@ class PaperExchange:
 
     async def _lock_funds(self, session: AsyncSession, order: PaperOrder, market: Market):
         assert order.quantity is not None and order.price is not None
-        asset, amount = _reserved(order, market)
+        asset, amount = reserved(order, market)
         balance = (await self._wallet(session, [asset]))[asset]
         if balance.free < amount:
             raise InsufficientFunds(
@@ -285,7 +308,7 @@ class PaperExchange:
         balance.locked += amount
 
     async def _release(self, session: AsyncSession, order: PaperOrder, market: Market) -> None:
-        asset, amount = _reserved(order, market)
+        asset, amount = reserved(order, market)
         balance = (await self._wallet(session, [asset]))[asset]
         balance.locked -= amount
         balance.free += amount
@@ -328,8 +351,42 @@ class PaperExchange:
         order.average_price = price
         order.fee, order.fee_asset = fee, fee_asset
 
+    async def _shortfall(
+        self, session: AsyncSession, order: PaperOrder, market: Market, price: Decimal
+    ) -> str | None:
+        """What the free balance lacks to pay for `order` at `price` (None: it covers it)."""
+        assert order.quantity is not None
+        asset, needed = (
+            (market.quote, order.quantity * price)
+            if order.side == "buy"
+            else (market.base, order.quantity)
+        )
+        free = (await self._wallet(session, [asset]))[asset].free
+        return None if free >= needed else f"Needs {needed} {asset}, has {free}."
+
+    async def _trigger(
+        self, session: AsyncSession, order: PaperOrder, market: Market, price: Decimal
+    ) -> None:
+        """The market reached the stop at `price`: fill as a market order, or rest as a
+        limit (filled at once if marketable). Unpaid for, the order is rejected."""
+        order.triggered_at = _now()
+        limit = order.price
+        fill_price = price if limit is not None else self._with_slippage(order.side, price, market)
+        shortfall = await self._shortfall(session, order, market, limit or fill_price)
+        if shortfall:
+            order.status = "rejected"
+            order.reject_reason = f"insufficient balance when triggered at {price}: {shortfall}"
+            return
+        if limit is None:
+            await self._fill(session, order, market, fill_price, locked=False)
+            return
+        await self._lock_funds(session, order, market)
+        if (order.side == "buy" and price <= limit) or (order.side == "sell" and price >= limit):
+            await self._fill(session, order, market, price, locked=True)
+
     async def _settle_resting(self) -> None:
-        """Fill resting limit orders the market crossed since they were last checked."""
+        """Fill resting limit orders the market crossed since they were last checked, and
+        trigger the stop-loss / take-profit orders it reached."""
         async with self._sessions() as session:
             resting = list(
                 await session.scalars(
@@ -339,94 +396,28 @@ class PaperExchange:
                 )
             )
         for candidate in resting:
-            low, high = await self._prices.range_since(candidate.symbol, candidate.checked_at)
+            # Taken first: a move while the range is read is seen again next time, not lost.
             checked = _now()
+            low, high = await self._prices.range_since(candidate.symbol, window_start(candidate))
+            if candidate.type in TRIGGER_TYPES:  # its placement minute: the price now only
+                current = await self._prices.price(candidate.symbol)
+                low, high = min(low, current), max(high, current)
             async with self._sessions.begin() as session:
                 order = await self._find(session, str(candidate.id), lock=True)
                 if order is None or order.status != "new":
                     continue
-                assert order.price is not None
-                crossed = (order.side == "buy" and low <= order.price) or (
-                    order.side == "sell" and high >= order.price
-                )
-                if crossed:
-                    await self._fill(
-                        session, order, paper_market(order.symbol), order.price, locked=True
+                market = paper_market(order.symbol)
+                if waiting(order):
+                    # Checked after every look at the market, so it moved through the stop
+                    # since the last one: it triggered at the stop price.
+                    if reached(order, low, high):
+                        assert order.stop_price is not None
+                        await self._trigger(session, order, market, order.stop_price)
+                else:
+                    assert order.price is not None
+                    crossed = (order.side == "buy" and low <= order.price) or (
+                        order.side == "sell" and high >= order.price
                     )
+                    if crossed:
+                        await self._fill(session, order, market, order.price, locked=True)
                 order.checked_at = checked
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _reserved(order: PaperOrder, market: Market) -> tuple[str, Decimal]:
-    assert order.quantity is not None and order.price is not None
-    if order.side == "buy":
-        return market.quote, order.quantity * order.price
-    return market.base, order.quantity
-
-
-def _check_filters(market: Market, quantity: Decimal, price: Decimal) -> None:
-    if quantity <= 0 or quantity < market.min_qty:
-        raise InvalidOrder(
-            f"Filter failure: LOT_SIZE (quantity {quantity} below the minimum {market.min_qty}"
-            f" {market.base})"
-        )
-    if quantity * price < market.min_notional:
-        raise InvalidOrder(
-            f"Filter failure: NOTIONAL (order value {quantity * price:.8f} {market.quote} is"
-            f" below the minimum {market.min_notional} {market.quote})"
-        )
-
-
-def _new_order(broker_id: int, request: OrderRequest, market: Market) -> PaperOrder:
-    base, _ = split_symbol(request.symbol)
-    quantity = market.round_quantity(request.quantity) if request.quantity else None
-    price = market.round_price(request.price, up=request.side == "sell") if request.price else None
-    if request.type == "limit" and (price is None or quantity is None):
-        raise InvalidOrder("a limit order needs a quantity and a price")
-    by_quote = request.side == "buy" and bool(request.quote_amount)
-    if request.type == "market" and quantity is None and not by_quote:
-        raise InvalidOrder(f"a market {request.side} needs a quantity of {base}")
-    now = _now()
-    return PaperOrder(
-        broker_id=broker_id,
-        client_order_id=request.client_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        type=request.type,
-        status="new",
-        quantity=quantity,
-        quote_amount=request.quote_amount if quantity is None else None,
-        price=price,
-        filled_quantity=Decimal(0),
-        fee=Decimal(0),
-        created_at=now,
-        checked_at=now,
-    )
-
-
-def _to_exchange_order(order: PaperOrder) -> ExchangeOrder:
-    status = {"new": "open", "filled": "filled", "canceled": "canceled"}[order.status]
-    return ExchangeOrder(
-        exchange_order_id=str(order.id),
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        type=order.type,
-        status=status,
-        quantity=order.quantity,
-        filled_quantity=order.filled_quantity,
-        price=order.price,
-        average_price=order.average_price,
-        fee=order.fee,
-        fee_asset=order.fee_asset,
-        created_at=order.created_at,
-        raw={
-            "orderId": order.id,
-            "clientOrderId": order.client_order_id,
-            "status": order.status,
-            "quoteAmount": str(order.quote_amount) if order.quote_amount else None,
-        },
-    )

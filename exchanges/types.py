@@ -99,7 +99,7 @@ class OcoRequest(BaseModel):
     client_order_id: str
     take_profit_price: Decimal
     stop_price: Decimal
-    # Limit price once the stop triggers (None = the stop price).
+    # Limit price once the stop triggers (None = a market stop).
     stop_limit_price: Decimal | None = None
 
 

@@ -132,10 +132,12 @@ async def venue(
     request: pytest.FixtureRequest,
     market: tuple[MarketState, str],
     fake_exchanges: dict[str, FakeVenue],
+    stack: Stack,
 ) -> AsyncIterator[Venue]:
     """Each test using it runs once per exchange: paper and the three fakes."""
     if request.param == "paper":
-        yield PaperVenue(market[0])
+        assert stack.runtime is not None
+        yield PaperVenue(market[0], stack.runtime.sessions)
         return
     chosen = fake_exchanges[request.param]
     yield chosen

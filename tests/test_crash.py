@@ -9,17 +9,28 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from config.settings import Settings
 from db.models import Order, PaperOrder, Position
-from tests.conftest import ApiUser, count_rows, eventually, free_port, webhook_path
+from tests.conftest import (
+    ApiUser,
+    count_rows,
+    eventually,
+    free_port,
+    wait_webhook_done,
+    webhook_path,
+)
 from tests.fakes.binance_market import MarketState
+from tests.venues import FakeVenue
 from workers.stack import Stack
+from workflows.inputs import RECONCILE, ReconcileInput
 
 pytestmark = pytest.mark.slow
 AristobotCLI = [str(Path(sys.executable).parent / "aristobot")]
@@ -145,3 +156,59 @@ async def test_worker_killed_mid_order_leaves_exactly_one_order(
 async def _reached(state: MarketState, count: int) -> bool:
     await asyncio.sleep(0)
     return state.ticker_requests >= count
+
+
+async def test_a_limit_filled_while_the_worker_was_down_is_found_after_restart(
+    user: ApiUser,
+    fake_exchanges: dict[str, FakeVenue],
+    processes: tuple[Processes, str],
+    temporal_client: Client,
+) -> None:
+    procs, api_url = processes
+    binance = fake_exchanges["binance"]
+    binance.set_price("ETH/USDT", "2500")
+    broker = await binance.create_broker(user, {"USDT": "1000"}, trading_mode="webhooks")
+    worker = procs.spawn("worker")
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        answer = await http.post(
+            webhook_path(broker),
+            json={"action": "BuyLimit", "symbol": "ETHUSDT", "price": "2000", "sl": "1800"},
+        )
+    webhook = await wait_webhook_done(user, answer.json()["webhook_id"])
+    assert "waiting for the market" in webhook["outcome"], webhook
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+
+    # While nothing runs, the limit fills on the exchange and a reconciliation pass is due.
+    binance.set_price("ETH/USDT", "1990")
+    binance.set_price("ETH/USDT", "2100")
+    queue = procs.env["ARISTOBOT_TASK_QUEUE"]
+    pass_ = await temporal_client.start_workflow(
+        RECONCILE,
+        ReconcileInput(broker_id=broker["id"]),
+        id=f"reconcile-after-restart-b{broker['id']}",
+        task_queue=queue,
+    )
+    procs.spawn("worker")
+    await pass_.result()
+
+    order = (await user.http.get(f"/api/orders/{webhook['order_id']}")).json()
+    assert (order["status"], D(order["filled_quantity"])) == ("filled", D("0.5"))
+    [position] = (await user.http.get("/api/positions", params={"broker_id": broker["id"]})).json()[
+        "items"
+    ]
+    # 1000 USDT at 2000 = 0.5 ETH, less the 0.1 % fee taken in ETH
+    assert D(position["quantity"]) == D("0.4995") and D(position["entry_price"]) == 2000
+    # and the stop-loss carried by the alert is placed once the guard hears of the fill
+    live = await eventually(lambda: _protected(binance, broker), timeout=60, interval=0.5)
+    assert live == [("stop_loss", "sell", D(1800), D("0.4995"))]
+    # marked at the broker's own exchange price
+    [position] = (await user.http.get("/api/positions", params={"broker_id": broker["id"]})).json()[
+        "items"
+    ]
+    assert D(position["unrealized_pnl"]) == D("0.4995") * 2100 - 1000
+
+
+async def _protected(venue: FakeVenue, broker: dict[str, Any]) -> list[Any] | None:
+    live = await venue.open_protective_orders(broker)
+    return live or None

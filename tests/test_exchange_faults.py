@@ -4,14 +4,30 @@ clock drift. An alert must still make exactly one order, or fail with the exchan
 reason and without hammering it."""
 
 import asyncio
+import secrets
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
+from exchanges.errors import InsufficientFunds
+from exchanges.http import ApiCredentials, HttpPool
+from exchanges.protocol import ExchangeConnector
+from exchanges.registry import NATIVE
+from exchanges.types import OrderRequest
 from tests.conftest import ApiUser, eventually, wait_webhook_done, webhook_path
-from tests.venues import FakeVenue
+from tests.fakes.ledger import Account
+from tests.venues import PROTECTIVE_ORDER_PATHS, FakeVenue
+
+
+def connector(venue: FakeVenue, account: Account, pool: HttpPool) -> ExchangeConnector:
+    connector_class, _ = NATIVE[venue.name]
+    credentials = ApiCredentials(
+        api_key=account.api_key, api_secret=account.api_secret, passphrase=account.passphrase
+    )
+    return connector_class(pool.endpoint(venue.url, venue.name), credentials)
 
 
 async def buy(
@@ -142,3 +158,47 @@ async def test_failed_read_back_after_placement_adopts_the_order(
     # Not recorded as an open order with nothing filled: the retry read the real fill.
     assert ours["status"] == "filled" and ours["exchange_order_id"] == str(on_exchange.order_id)
     assert len(fake_venue.fake.faults.requests("POST", fake_venue.order_path)) == 1
+
+
+async def test_a_reject_fault_is_the_exchange_own_insufficient_funds_refusal(
+    fake_venue: FakeVenue,
+) -> None:
+    fake_venue.set_price("BTC/USDT", "50000")
+    account = fake_venue.fake.add_account({"USDT": "1000", "BTC": "0.01"})
+    faults = fake_venue.fake.faults
+    pool = HttpPool(timeout=2)
+    exchange = connector(fake_venue, account, pool)
+    buy = OrderRequest(
+        symbol="BTC/USDT",
+        side="buy",
+        type="market",
+        quantity=Decimal("0.001"),
+        client_order_id="t" + secrets.token_hex(8),
+    )
+    stop = OrderRequest(
+        symbol="BTC/USDT",
+        side="sell",
+        type="stop_loss",
+        quantity=Decimal("0.01"),
+        stop_price=Decimal("45000"),
+        client_order_id="t" + secrets.token_hex(8),
+    )
+    try:
+        for request, path in (
+            (buy, fake_venue.order_path),
+            (stop, PROTECTIVE_ORDER_PATHS[fake_venue.name][0]),
+        ):
+            faults.arm("reject", "POST", path)
+            with pytest.raises(InsufficientFunds) as refused:
+                await exchange.create_order(request)
+            assert fake_venue.insufficient_funds in refused.value.message
+            [answered] = faults.requests("POST", path)[-1:]
+            assert answered.status == (200 if fake_venue.name == "kraken" else 400)
+        # Refused before reaching the exchange: no order, the balance untouched.
+        assert account.orders == {}
+        assert (account.free, account.locked) == (
+            {"USDT": Decimal(1000), "BTC": Decimal("0.01")},
+            {},
+        )
+    finally:
+        await pool.aclose()

@@ -45,7 +45,7 @@ async def test_buy_then_sell_opens_and_closes_the_position_with_pnl(
         tp=130,
     )
     assert bought["status"] == "processed", bought
-    assert "not yet placed as orders" in bought["outcome"]  # honest until SL/TP management
+    assert "stop-loss 90 and take-profit 130 for 4.995 SOL live" in bought["outcome"]
     # 500 USDT at 100 -> 5 SOL, fee 0.1 % in SOL: 0.005 -> holds 4.995
     order = (await user.http.get(f"/api/orders/{bought['order_id']}")).json()
     assert (order["side"], order["type"], order["status"]) == ("buy", "market", "filled")

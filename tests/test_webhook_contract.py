@@ -146,7 +146,7 @@ INVALID = [
     (b'{"action": "BuyLimit", "symbol": "BTCUSDT"}', 'needs a limit "price"'),
     (b'{"action": "BuyLimit", "symbol": "BTCUSDT", "price": "{{close}}"}', "placeholder"),
     (b'{"action": "BuyMarket", "symbol": "BTCUSDT", "percent": 250}', "at most 100"),
-    (b'{"action": "MAJ", "symbol": "BTCUSDT", "sl": 1}', "not supported yet"),
+    (b'{"action": "MAJ", "symbol": "BTCUSDT"}', 'needs at least one of "sl" or "tp"'),
 ]
 
 

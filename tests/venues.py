@@ -5,11 +5,19 @@ import secrets
 from decimal import Decimal
 from typing import Any, Protocol
 
+from sqlalchemy import select
+
+from db.models import PaperOrder
+from db.session import SessionFactory
+from tests.fakes.binance_exchange import FakeBinance
 from tests.fakes.binance_market import MarketState
 from tests.fakes.faults import Faults
 from tests.fakes.ledger import Account, FakeOrder, Ledger
 
 EXCHANGES = ("paper", "binance", "bitget", "kraken")
+TRIGGER_TYPES = ("stop_loss", "take_profit")
+# (type, side, trigger price, quantity) of a stop-loss / take-profit waiting on the exchange.
+ProtectiveOrder = tuple[str, str, Decimal, Decimal | None]
 
 
 class FakeExchange(Protocol):
@@ -42,12 +50,35 @@ class Venue:
         """The orders the exchange itself holds (None for paper: see paper_orders)."""
         return None
 
+    async def open_protective_orders(self, broker: dict[str, Any]) -> list[ProtectiveOrder]:
+        """The broker's stop-loss / take-profit orders the exchange holds, not triggered yet
+        (sorted, so tests can compare lists)."""
+        raise NotImplementedError
+
 
 class PaperVenue(Venue):
     name = "paper"
 
-    def __init__(self, market: MarketState) -> None:
+    def __init__(self, market: MarketState, sessions: SessionFactory | None = None) -> None:
         self._market = market
+        self._sessions = sessions
+
+    async def open_protective_orders(self, broker: dict[str, Any]) -> list[ProtectiveOrder]:
+        assert self._sessions is not None, "PaperVenue needs the stack's sessions for this"
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PaperOrder).where(
+                    PaperOrder.broker_id == broker["id"],
+                    PaperOrder.status == "new",
+                    PaperOrder.type.in_(TRIGGER_TYPES),
+                    PaperOrder.triggered_at.is_(None),
+                )
+            )
+            found: list[ProtectiveOrder] = []
+            for order in rows:
+                assert order.stop_price is not None
+                found.append((order.type, order.side, order.stop_price, order.quantity))
+            return sorted(found)
 
     def set_price(self, symbol: str, price: str) -> None:
         self._market.set_price(symbol.replace("/", ""), price)
@@ -70,6 +101,12 @@ ORDER_PATHS = {
     "binance": "/api/v3/order",
     "bitget": "/api/v2/spot/trade/place-order",
     "kraken": "/0/private/AddOrder",
+}
+# Where each exchange takes stop-loss / take-profit orders (Binance: single or OCO).
+PROTECTIVE_ORDER_PATHS = {
+    "binance": ("/api/v3/order", "/api/v3/orderList/oco"),
+    "bitget": ("/api/v2/spot/trade/place-plan-order",),
+    "kraken": ("/0/private/AddOrder",),
 }
 
 
@@ -112,6 +149,22 @@ class FakeVenue(Venue):
 
     def exchange_orders(self, broker: dict[str, Any]) -> list[FakeOrder]:
         return list(self.account(broker).orders.values())
+
+    async def open_protective_orders(self, broker: dict[str, Any]) -> list[ProtectiveOrder]:
+        # A Binance OCO's take-profit leg may be a LIMIT_MAKER (a limit in the ledger):
+        # its price is the target.
+        in_oco = self.fake.list_of if isinstance(self.fake, FakeBinance) else {}
+        found: list[ProtectiveOrder] = []
+        for order in self.exchange_orders(broker):
+            if order.status != "open" or order.triggered:
+                continue
+            if order.type in TRIGGER_TYPES:
+                assert order.stop_price is not None
+                found.append((order.type, order.side, order.stop_price, order.quantity))
+            elif order.type == "limit" and order.order_id in in_oco:
+                assert order.price is not None
+                found.append(("take_profit", order.side, order.price, order.quantity))
+        return sorted(found)
 
 
 def fee_asset(venue: Venue, side: str, base: str, quote: str) -> str:

@@ -86,3 +86,33 @@ def size_sell(
         reference_price=price,
         limit_price=price if limit else None,
     )
+
+
+def size_given(
+    market: Market,
+    price: Decimal,
+    *,
+    quantity: Decimal | None = None,
+    quote_amount: Decimal | None = None,
+    buy: bool,
+    limit: bool = False,
+    by_quote_amount: bool = False,
+) -> OrderSize:
+    """An amount chosen by the user (dashboard, strategy): a base quantity, or a quote amount
+    converted at `price` (sent as is for market buys where the exchange takes it)."""
+    price = _checked_price(market, price, up=limit and not buy)
+    if quantity is None:
+        if quote_amount is None or quote_amount <= 0:
+            raise SizingError("give a quantity or a quote amount greater than 0")
+        quantity = quote_amount / price
+    quantity = floor_to_step(quantity, market.amount_step)
+    check_minimums(market, quantity, price)
+    send_quote = None
+    if quote_amount is not None and buy and not limit and by_quote_amount:
+        send_quote = quote_amount.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+    return OrderSize(
+        quantity=normalized(quantity),
+        quote_amount=send_quote,
+        reference_price=price,
+        limit_price=price if limit else None,
+    )

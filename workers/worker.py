@@ -5,12 +5,18 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.guard_calls import GuardCalls
+from activities.order_edit import OrderEditActivities
 from activities.orders import OrderActivities
+from activities.protection import ProtectionActivities
 from activities.reconcile import ReconcileActivities
 from activities.symbols import SymbolActivities
 from activities.trading import TradingActivities
 from activities.webhooks import WebhookActivities
 from workers.runtime import Runtime
+from workflows.manual_order import ManualOrderWorkflow
+from workflows.order_edit import CancelOrderWorkflow, ReplaceOrderWorkflow
+from workflows.position_guard import PositionGuardWorkflow
 from workflows.reconcile import ReconcileBrokerWorkflow
 from workflows.symbol_sync import SymbolSyncWorkflow
 from workflows.webhook_signal import WebhookSignalWorkflow
@@ -22,10 +28,24 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
     webhooks = WebhookActivities(runtime.sessions)
     symbols = SymbolActivities(runtime.sessions, runtime.connectors)
     reconcile = ReconcileActivities(runtime.sessions, runtime.connectors)
+    edits = OrderEditActivities(runtime.sessions, runtime.connectors)
+    queue = task_queue or runtime.settings.task_queue
+    protection = ProtectionActivities(
+        runtime.sessions, runtime.connectors, runtime.vault.install_salt
+    )
+    guards = GuardCalls(runtime.sessions, client, queue)
     return Worker(
         client,
-        task_queue=task_queue or runtime.settings.task_queue,
-        workflows=[WebhookSignalWorkflow, SymbolSyncWorkflow, ReconcileBrokerWorkflow],
+        task_queue=queue,
+        workflows=[
+            WebhookSignalWorkflow,
+            SymbolSyncWorkflow,
+            ReconcileBrokerWorkflow,
+            PositionGuardWorkflow,
+            ManualOrderWorkflow,
+            CancelOrderWorkflow,
+            ReplaceOrderWorkflow,
+        ],
         activities=[
             trading.load_trading_context,
             trading.fetch_market_snapshot,
@@ -38,6 +58,18 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             symbols.sync_symbols,
             symbols.fail_symbol_sync,
             reconcile.reconcile_broker,
+            edits.load_order,
+            edits.cancel_on_exchange,
+            edits.record_final_state,
+            protection.refresh_protection,
+            protection.cancel_protection,
+            protection.place_protection,
+            protection.save_protection,
+            guards.hold_protection,
+            guards.resume_protection,
+            guards.sync_protection,
+            guards.update_protection,
+            guards.wake_guards,
         ],
         # A restart waits for an in-flight order activity instead of cutting it in half.
         graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),

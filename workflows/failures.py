@@ -20,3 +20,8 @@ def failure_message(error: BaseException) -> str:
 def is_business_failure(error: BaseException) -> bool:
     cause = _root(error)
     return isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+def failure_type(error: BaseException) -> str | None:
+    cause = _root(error)
+    return cause.type if isinstance(cause, ApplicationError) else None

@@ -2,6 +2,7 @@
 
 import re
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -67,7 +68,89 @@ class ReconcileInput(BaseModel):
 class ReconcileResult(BaseModel):
     updated: int = 0
     imported: int = 0
+    # Positions whose stop-loss / take-profit must follow what the pass recorded.
+    positions: list[int] = []
 
 
 def reconcile_schedule_id(broker_id: int) -> str:
     return f"reconcile-b{broker_id}"
+
+
+class OrderIntent(BaseModel):
+    """One order to place, whoever asks (webhook, dashboard, strategy). Sized by exactly one
+    of: `percent` (of the free quote on a buy, of the free base on a sell), `quantity` (base)
+    or `quote_amount` (quote, market buys)."""
+
+    user_id: int
+    broker_id: int
+    symbol: str
+    side: Literal["buy", "sell"]
+    type: Literal["market", "limit"]
+    source: Literal["webhook", "manual", "strategy"]
+    percent: Decimal | None = None
+    quantity: Decimal | None = None
+    quote_amount: Decimal | None = None
+    price: Decimal | None = None  # limit price
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    webhook_id: int | None = None
+
+
+class OrderOutcome(BaseModel):
+    order_id: int
+    status: str  # the order's status: filled, open (resting limit), partially_filled...
+    outcome: str  # one sentence for the user
+    position_id: int | None = None
+
+
+POSITION_GUARD = "PositionGuard"
+
+
+def position_guard_workflow_id(position_id: int) -> str:
+    """One per position: every change to its protective orders goes through this workflow."""
+    return f"position-{position_id}"
+
+
+class GuardInput(BaseModel):
+    position_id: int
+    # Carried over continue-as-new: client id numbering, and a sell holding the quantity.
+    seq: int | None = None
+    held_by: str | None = None
+
+
+class GuardCall(BaseModel):
+    position_id: int
+    request_id: str
+
+
+class ProtectRequest(BaseModel):
+    """New stop-loss / take-profit prices. With `replace_both`, a missing price removes that
+    leg (dashboard edit); without, a missing price keeps the current one (MAJ webhook)."""
+
+    request_id: str
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    replace_both: bool = False
+    source: str = "webhook"
+
+
+class ProtectOutcome(BaseModel):
+    # applied | superseded | rejected (bad prices, nothing changed) | restored (the new
+    # orders were refused, the previous ones re-placed) | unprotected | closed
+    status: str
+    message: str
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    position_id: int | None = None
+
+
+class HoldRequest(BaseModel):
+    """A sell is about to use the position's quantity: cancel its protective orders and keep
+    them off until the matching `resume`."""
+
+    request_id: str
+
+
+class HoldOutcome(BaseModel):
+    held: bool
+    message: str = ""

@@ -18,7 +18,7 @@ from api.brokers_service import (
     new_webhook_token,
 )
 from api.decimal_json import DecimalRoute
-from api.deps import CurrentUser, RuntimeDep, SessionDep, TemporalDep, not_found
+from api.deps import CurrentUser, RuntimeDep, SessionDep, TemporalDep, owned
 from db.events import emit
 from db.models import Broker
 from exchanges.errors import ExchangeError
@@ -48,14 +48,7 @@ class Balances(BaseModel):
 
 
 async def owned_broker(user: CurrentUser, session: SessionDep, broker_id: int) -> Broker:
-    broker = (
-        await session.scalars(
-            select(Broker).where(Broker.id == broker_id, Broker.user_id == user.id)
-        )
-    ).first()
-    if broker is None:
-        raise not_found("broker")
-    return broker
+    return await owned(session, Broker, broker_id, user)
 
 
 def _name_taken(name: str) -> HTTPException:

@@ -1,6 +1,7 @@
 """/api/orders, /api/positions, /api/webhooks: the user's records, newest first."""
 
-from decimal import Decimal
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -8,8 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from api.deps import CurrentUser, RuntimeDep, SessionDep, not_found
-from api.schemas import OrderDetail, OrderOut, Page, PositionOut, WebhookOut
+from api.deps import CurrentUser, RuntimeDep, SessionDep, owned
+from api.marks import mark_prices
+from api.routes.brokers import owned_broker
+from api.schemas import OrderDetail, OrderOut, Page, PositionOut, WebhookOut, WebhookStats
+from db.base import utcnow
 from db.models import Order, Position, Webhook
 from workers.runtime import Runtime
 
@@ -61,22 +65,19 @@ async def list_orders(
 async def get_order(
     order_id: int, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> OrderDetail:
-    order = (
-        await session.scalars(select(Order).where(Order.id == order_id, Order.user_id == user.id))
-    ).first()
-    if order is None:
-        raise not_found("order")
+    order = await owned(session, Order, order_id, user)
     return OrderDetail.of(order, runtime.settings)
 
 
-async def position_out(runtime: Runtime, position: Position) -> PositionOut:
-    price: Decimal | None = None
-    if position.status == "open":
-        try:
-            price = await runtime.prices.price(position.symbol)
-        except Exception:  # a missing price must not hide the position
-            price = None
-    return PositionOut.of(position, price)
+async def positions_out(runtime: Runtime, positions: list[Position]) -> list[PositionOut]:
+    """Open positions marked at their broker's exchange price (batched per broker)."""
+    marks = await mark_prices(
+        runtime, {(p.broker_id, p.symbol) for p in positions if p.status == "open"}
+    )
+    return [
+        PositionOut.of(p, marks.get((p.broker_id, p.symbol)) if p.status == "open" else None)
+        for p in positions
+    ]
 
 
 @router.get("/positions", response_model=Page[PositionOut])
@@ -96,7 +97,7 @@ async def list_positions(
         query = query.where(Position.broker_id == broker_id)
     rows, total = await _page(session, query.order_by(Position.id.desc()), limit, offset)
     return Page(
-        items=[await position_out(runtime, p) for p in rows],
+        items=await positions_out(runtime, rows),
         total=total,
         limit=limit,
         offset=offset,
@@ -107,14 +108,9 @@ async def list_positions(
 async def get_position(
     position_id: int, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> PositionOut:
-    position = (
-        await session.scalars(
-            select(Position).where(Position.id == position_id, Position.user_id == user.id)
-        )
-    ).first()
-    if position is None:
-        raise not_found("position")
-    return await position_out(runtime, position)
+    position = await owned(session, Position, position_id, user)
+    [out] = await positions_out(runtime, [position])
+    return out
 
 
 @router.get("/webhooks", response_model=Page[WebhookOut])
@@ -141,15 +137,55 @@ async def list_webhooks(
     )
 
 
+STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+# Declared before /webhooks/{webhook_id}, which would otherwise take "stats" for an id.
+@router.get("/webhooks/stats", response_model=WebhookStats)
+async def webhook_stats(
+    session: SessionDep,
+    user: CurrentUser,
+    window: Literal["24h", "7d", "30d"] = "24h",
+    broker_id: int | None = None,
+) -> WebhookStats:
+    since = utcnow() - STATS_WINDOWS[window]
+    query = (
+        select(Webhook.status, func.count())
+        .where(Webhook.user_id == user.id, Webhook.received_at >= since)
+        .group_by(Webhook.status)
+    )
+    open_query = (
+        select(func.count())
+        .select_from(Position)
+        .where(Position.user_id == user.id, Position.status == "open")
+    )
+    if broker_id is not None:
+        await owned_broker(user, session, broker_id)  # another user's broker: 404
+        query = query.where(Webhook.broker_id == broker_id)
+        open_query = open_query.where(Position.broker_id == broker_id)
+    counts: dict[str, int] = {status: int(n) for status, n in (await session.execute(query)).all()}
+    total = sum(counts.values())
+    processed = counts.get("processed", 0)
+    rate = None
+    if total:
+        rate = (Decimal(100) * processed / total).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return WebhookStats(
+        window=window,
+        since=since,
+        total=total,
+        processed=processed,
+        rejected=counts.get("rejected", 0),
+        errors=counts.get("error", 0),
+        duplicates=counts.get("duplicate", 0),
+        pending=counts.get("received", 0) + counts.get("processing", 0),
+        success_rate=rate,
+        open_positions=int(await session.scalar(open_query) or 0),
+    )
+
+
 @router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
 async def get_webhook(
     webhook_id: int, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> WebhookOut:
-    webhook = (
-        await session.scalars(
-            select(Webhook).where(Webhook.id == webhook_id, Webhook.user_id == user.id)
-        )
-    ).first()
-    if webhook is None:
-        raise not_found("webhook")
+    webhook = await owned(session, Webhook, webhook_id, user)
     return WebhookOut.of(webhook, runtime.settings)

@@ -1,18 +1,28 @@
-"""GET /api/ws: the dashboard's live feed of webhook, order and position changes."""
+"""GET /api/ws: the dashboard's live feed of webhook, order and position changes, and of
+the prices of the user's open positions."""
 
 import asyncio
 import contextlib
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 
 from api.deps import websocket_user
 from api.events import EventHub
+from api.price_feed import PriceFeed
 
 router = APIRouter(tags=["live"])
 
 NOT_LOGGED_IN = 4401
 # How often an open feed re-checks its session, so a logout ends it.
 RECHECK_SESSION = 30.0
+
+
+def price_feed(app: FastAPI) -> PriceFeed:
+    """The process's price feed, made on first use (its loop runs only while feeds are open)."""
+    feed: PriceFeed | None = getattr(app.state, "price_feed", None)
+    if feed is None:
+        feed = app.state.price_feed = PriceFeed(app.state.runtime)
+    return feed
 
 
 @router.websocket("/api/ws")
@@ -26,7 +36,9 @@ async def live_feed(websocket: WebSocket) -> None:
         return
     hub: EventHub = websocket.app.state.events
     queue = hub.subscribe(user.id)
+    prices = price_feed(websocket.app)
     await websocket.send_json({"topic": "hello", "data": {"user": user.username}})
+    prices.watch(user.id, queue)
     receiver = asyncio.create_task(_drain_client(websocket))
     loop = asyncio.get_running_loop()
     recheck_at = loop.time() + RECHECK_SESSION
@@ -51,6 +63,7 @@ async def live_feed(websocket: WebSocket) -> None:
         pass
     finally:
         hub.unsubscribe(user.id, queue)
+        prices.unwatch(user.id, queue)
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await receiver

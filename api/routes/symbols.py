@@ -33,6 +33,12 @@ async def search_symbols(
     session: SessionDep,
     q: str = Query(default="", max_length=40, description="part of the symbol, e.g. BTC or SOL/"),
     active: bool = True,
+    quote: str | None = Query(
+        default=None,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9]*$",
+        description="only markets quoted in this asset, e.g. USDT or USDC (absent: all)",
+    ),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> Page[SymbolOut]:
@@ -40,6 +46,8 @@ async def search_symbols(
     query = select(MarketRow).where(MarketRow.broker_id == broker_id)
     if active:
         query = query.where(MarketRow.active.is_(True))
+    if quote:
+        query = query.where(MarketRow.quote == quote.upper())
     text = q.strip().upper()
     if text:
         pattern = f"%{text.replace('%', '').replace('_', '')}%"

@@ -41,6 +41,11 @@ class Order(Base):
     filled_quantity: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     price: Mapped[Decimal | None] = mapped_column(Money)
     average_price: Mapped[Decimal | None] = mapped_column(Money)
+    # Trigger price of a stop_loss / take_profit order.
+    stop_price: Mapped[Decimal | None] = mapped_column(Money)
+    # On an entry (buy): the protection to place once it fills, whoever sees the fill first.
+    stop_loss: Mapped[Decimal | None] = mapped_column(Money)
+    take_profit: Mapped[Decimal | None] = mapped_column(Money)
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     fee_asset: Mapped[str | None] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
@@ -49,8 +54,13 @@ class Order(Base):
     workflow_id: Mapped[str | None] = mapped_column(String(200))
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
-    # Set once the fill has been applied to its position, so a retry never applies it twice.
+    # Set once the order is done and its whole fill applied to its position, so a retry
+    # never applies it twice. Partial fills are applied as they come: what was applied so
+    # far (quantity, quote value at fill prices, fee) lets the next pass apply the rest.
     position_applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    applied_quantity: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    applied_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    applied_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -86,6 +96,9 @@ class Position(Base):
     bought_quantity: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     stop_loss: Mapped[Decimal | None] = mapped_column(Money)
     take_profit: Mapped[Decimal | None] = mapped_column(Money)
+    # none | pending | protected | unprotected: whether the exchange holds the SL/TP orders.
+    protection: Mapped[str] = mapped_column(String(12), default="none")
+    protection_error: Mapped[str | None] = mapped_column(Text)
     realized_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     fees_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     opened_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id"))

@@ -33,11 +33,16 @@ class PaperOrder(Base):
     symbol: Mapped[str] = mapped_column(String(40))
     side: Mapped[str] = mapped_column(String(4))
     type: Mapped[str] = mapped_column(String(20))
-    # new -> filled | canceled ; limit orders stay new (resting) until the market crosses.
+    # new -> filled | canceled | rejected; limit orders stay new (resting) until the market
+    # crosses, stop_loss / take_profit until triggered (then as a market or a limit order).
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     quantity: Mapped[Decimal | None] = mapped_column(Money)
     quote_amount: Mapped[Decimal | None] = mapped_column(Money)
     price: Mapped[Decimal | None] = mapped_column(Money)
+    # Trigger price of a stop_loss / take_profit, and when it fired (None: still waiting,
+    # holding no funds, as exchanges keep trigger orders off the book).
+    stop_price: Mapped[Decimal | None] = mapped_column(Money)
+    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     filled_quantity: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     average_price: Mapped[Decimal | None] = mapped_column(Money)
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))

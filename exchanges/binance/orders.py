@@ -74,17 +74,17 @@ def _oco_params(request: OcoRequest, market: Market) -> dict[str, Any]:
     quantity = market.round_quantity(request.quantity)
     take = market.round_price(request.take_profit_price, up=sell)
     stop = market.round_price(request.stop_price, up=sell)
-    stop_limit = market.round_price(request.stop_limit_price or request.stop_price, up=sell)
-    market.check_notional(quantity, min(take, stop_limit))
     take_leg = {"Type": "LIMIT_MAKER", "Price": _text(take)}
     take_leg["ClientOrderId"] = f"{request.client_order_id}-tp"
-    stop_leg = {
-        "Type": "STOP_LOSS_LIMIT",
-        "StopPrice": _text(stop),
-        "Price": _text(stop_limit),
-        "TimeInForce": "GTC",
-        "ClientOrderId": f"{request.client_order_id}-sl",
-    }
+    stop_leg = {"StopPrice": _text(stop), "ClientOrderId": f"{request.client_order_id}-sl"}
+    if request.stop_limit_price is None:
+        # A market stop: it exits even when the price gaps through the stop.
+        stop_leg["Type"] = "STOP_LOSS"
+        market.check_notional(quantity, min(take, stop))
+    else:
+        stop_limit = market.round_price(request.stop_limit_price, up=sell)
+        market.check_notional(quantity, min(take, stop_limit))
+        stop_leg |= {"Type": "STOP_LOSS_LIMIT", "Price": _text(stop_limit), "TimeInForce": "GTC"}
     # A sell takes profit above the market and stops out below it; a buy the reverse.
     above, below = (take_leg, stop_leg) if sell else (stop_leg, take_leg)
     params: dict[str, Any] = {

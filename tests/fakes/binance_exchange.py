@@ -88,6 +88,14 @@ class ApiError(Exception):
         self.code, self.msg, self.status = code, msg, status
 
 
+def _status(order: FakeOrder) -> str:
+    """A resting order some of which has filled is PARTIALLY_FILLED; canceled, it stays
+    CANCELED with its executedQty."""
+    if order.status == "open" and order.filled:
+        return "PARTIALLY_FILLED"
+    return STATUS[order.status]
+
+
 def _mandatory(name: str) -> ApiError:
     return ApiError(
         -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
@@ -206,7 +214,8 @@ class FakeBinance:
     name = "binance"
 
     def __init__(self, markets: list[FakeMarket] | None = None) -> None:
-        self.ledger = Ledger(markets, client_ids_reusable=True)
+        # Binance locks the funds of STOP_LOSS / TAKE_PROFIT orders while they wait.
+        self.ledger = Ledger(markets, client_ids_reusable=True, triggers_reserve=True)
         self.faults = Faults()
         # Binance names the pair BTCUSDT; the ledger BTC/USDT.
         self.ids = {m.symbol.replace("/", ""): m.symbol for m in self.ledger.markets.values()}
@@ -224,6 +233,7 @@ class FakeBinance:
             self.faults,
             rate_limit_body=RATE_LIMIT_BODY,
             error_body=SERVER_ERROR_BODY,
+            reject=(400, {"code": -2010, "msg": INSUFFICIENT}),
         )
 
     # -- test controls -----------------------------------------------------------------
@@ -382,7 +392,7 @@ class FakeBinance:
             "origQty": _num(order.quantity if order.quantity is not None else order.filled),
             "executedQty": _num(order.filled),
             "cummulativeQuoteQty": _num(order.cost),
-            "status": STATUS[order.status],
+            "status": _status(order),
             "timeInForce": "GTC",
             "type": kind,
             "side": order.side.upper(),
@@ -540,6 +550,7 @@ class FakeBinance:
             sibling = account.orders[order_id]
             if sibling.status == "open":
                 sibling.status = "canceled"
+                sibling.held = None  # the list's reservation, settled above
                 sibling.updated_ms = finished.updated_ms
         order_list.done = True
 

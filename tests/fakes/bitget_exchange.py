@@ -14,7 +14,9 @@ Bitget quirks kept on purpose:
 - a plan order records a trigger price only; its direction follows from where the market is
   when it is placed. Once triggered it becomes a spot order with its own id (the sub-order,
   `plan-sub-order`), which is what orderInfo, history-orders and fills show;
-- clientOid is unique per account (Ledger default `client_ids_reusable=False`)."""
+- clientOid is unique per account (Ledger default `client_ids_reusable=False`);
+- a plan order holds no funds until triggered; one the balance cannot pay for then ends
+  `fail_execute`, without a sub-order."""
 
 import base64
 import hashlib
@@ -100,7 +102,8 @@ class FakeBitget:
     name = "bitget"
 
     def __init__(self, ledger: Ledger | None = None, faults: Faults | None = None) -> None:
-        self.ledger = ledger or Ledger()
+        # Plan orders hold nothing until triggered.
+        self.ledger = ledger or Ledger(triggers_reserve=False)
         self.faults = faults or Faults()
         # Every price the market went through: candles are built from it.
         self.tape: list[tuple[int, str, Decimal]] = [
@@ -124,6 +127,15 @@ class FakeBitget:
                 "requestTime": 0,
                 "data": None,
             },
+            reject=(
+                400,
+                {
+                    "code": LEDGER_CODES["insufficient_funds"],
+                    "msg": "Insufficient balance",
+                    "requestTime": 0,
+                    "data": None,
+                },
+            ),
         )
 
     # -- test controls -----------------------------------------------------------------
@@ -294,7 +306,9 @@ class FakeBitget:
         }
 
     def _plan_row(self, plan: FakeOrder) -> dict[str, Any]:
-        if plan.triggered:
+        if plan.reject_reason is not None:
+            status = "fail_execute"  # triggered, but the balance could not pay for it
+        elif plan.triggered:
             status = "executed"
         else:
             status = "cancelled" if plan.status == "canceled" else "live"

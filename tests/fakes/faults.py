@@ -6,7 +6,9 @@ A test arms faults on `Faults`; the next matching request gets them:
 - accept_then_timeout: execute the request, then hold the answer back (the client times out
   although the order exists);
 - accept_then_5xx: execute the request, then answer 5xx instead of its result;
-- rate_limit: 429 with Retry-After and the exchange's own error body.
+- rate_limit: 429 with Retry-After and the exchange's own error body;
+- reject: the exchange's own refusal of an order for insufficient funds (its status and
+  body, as for a real unfunded order), without touching its state.
 Every request is logged (method, path, monotonic time) so tests can measure retry waits.
 Clock skew is read by each fake when it checks timestamps and answers server time."""
 
@@ -16,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["latency", "error_5xx", "accept_then_timeout", "accept_then_5xx", "rate_limit"]
+FaultKind = Literal[
+    "latency", "error_5xx", "accept_then_timeout", "accept_then_5xx", "rate_limit", "reject"
+]
 
 
 @dataclass
@@ -72,8 +76,8 @@ class Faults:
 
 
 class FaultMiddleware:
-    """Wraps a fake exchange app. `rate_limit_body` and `error_body` give the exchange's own
-    JSON error shapes."""
+    """Wraps a fake exchange app. `rate_limit_body`, `error_body` and `reject` (HTTP status
+    and body of an insufficient-funds refusal) give the exchange's own JSON error shapes."""
 
     def __init__(
         self,
@@ -82,11 +86,13 @@ class FaultMiddleware:
         *,
         rate_limit_body: dict[str, Any],
         error_body: dict[str, Any],
+        reject: tuple[int, dict[str, Any]],
     ) -> None:
         self.app = app
         self.faults = faults
         self.rate_limit_body = rate_limit_body
         self.error_body = error_body
+        self.reject = reject
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,6 +115,8 @@ class FaultMiddleware:
             await self.app(scope, receive, logged_send)
         elif fault.kind == "error_5xx":
             await _json(logged_send, fault.status, self.error_body)
+        elif fault.kind == "reject":
+            await _json(logged_send, *self.reject)
         elif fault.kind == "rate_limit":
             await _json(
                 logged_send,

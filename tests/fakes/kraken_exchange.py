@@ -127,6 +127,8 @@ class FakeKraken:
             # The ledger's order ids are Kraken txids (OQCLML-BW3P3-BUCMWZ), so tests can
             # compare them with what the connector reports.
             order_ids=_txids(),
+            # Stop-loss / take-profit orders hold nothing until triggered.
+            triggers_reserve=False,
         )
         self.ledger.prices["BTC/USD"] = Decimal("50000")
         self.faults = Faults()
@@ -141,7 +143,6 @@ class FakeKraken:
         self.denied: dict[str, set[str]] = {}
         # Every accepted private call: (method, parameters without the nonce).
         self.calls: list[tuple[str, dict[str, str]]] = []
-        self._orders: dict[str, tuple[Account, FakeOrder]] = {}  # txid -> order
         self._oflags: dict[str, str] = {}  # txid -> oflags as Kraken echoes them
         self._trade_ids: dict[int, str] = {}  # ledger trade id -> Kraken trade id
         self._trade_numbers = itertools.count(40_000_000)
@@ -195,6 +196,7 @@ class FakeKraken:
             self.faults,
             rate_limit_body={"error": ["EAPI:Rate limit exceeded"]},
             error_body={"error": ["EService:Unavailable"]},
+            reject=(200, {"error": [LEDGER_ERRORS["insufficient_funds"]]}),
         )
 
     # -- test controls -----------------------------------------------------------------
@@ -400,7 +402,6 @@ class FakeKraken:
             client_id=cl_ord_id,
         )
         txid = order.order_id
-        self._orders[txid] = (account, order)
         if not {"fciq", "fcib"} & set(flags):
             flags.append("fciq")  # the ledger charges fees in the quote asset
         self._oflags[txid] = ",".join(flags)
@@ -417,9 +418,9 @@ class FakeKraken:
                 ),
                 None,
             )
-        elif params.get("txid") in self._orders:
-            owner, order = self._orders[params["txid"]]
-            order = order if owner is account else None
+        elif "txid" in params:
+            # Any order of the account, also one placed on Kraken's website.
+            order = account.orders.get(params["txid"])
         if order is None or order.status != "open":
             raise KrakenError("EOrder:Unknown order")
         self.ledger.cancel(account, order)
@@ -447,8 +448,8 @@ class FakeKraken:
             raise KrakenError("EGeneral:Invalid arguments")
         result = {}
         for txid in txids:
-            owner, order = self._orders.get(txid, (None, None))
-            if owner is not account or order is None:
+            order = account.orders.get(txid)  # the ledger's order ids are txids
+            if order is None:
                 raise KrakenError("EOrder:Invalid order")
             result[txid] = self._info(order, params)
         return result
@@ -504,7 +505,11 @@ class FakeKraken:
         return self._trade_ids[trade.trade_id]
 
     def _trade_info(self, trade: FakeTrade) -> dict[str, Any]:
-        order = self._orders[trade.order_id][1]
+        order = next(
+            a.orders[trade.order_id]
+            for a in self.ledger.accounts.values()
+            if trade.order_id in a.orders
+        )
         return {
             "ordertxid": trade.order_id,
             "postxid": kraken_id("T"),
@@ -564,7 +569,8 @@ class FakeKraken:
         if order.status != "open":
             info["closetm"] = order.updated_ms / 1000
         if order.status == "canceled":
-            info["reason"] = "User requested"
+            # A triggered order the balance could not pay for is canceled by Kraken.
+            info["reason"] = "Insufficient funds" if order.reject_reason else "User requested"
         if params.get("trades") == "true" and order.trades:
             info["trades"] = [self._trade_id(t) for t in order.trades]
         return info

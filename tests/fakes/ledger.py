@@ -5,7 +5,19 @@ on top of one Ledger and maps `LedgerError.kind` to its own error codes. Market 
 at once at the current price; limit orders lock funds and rest until `set_price` crosses
 them; stop-loss / take-profit orders trigger on `set_price` and then fill at their limit
 price (or the market). Fees are taken in the received asset, or in the quote asset when
-`fee_in_quote` (Kraken's default)."""
+`fee_in_quote` (Kraken's default).
+
+Trigger orders lock their funds while they wait when `triggers_reserve` (Binance), and hold
+nothing until triggered otherwise (Bitget plan orders, Kraken stop-loss / take-profit), so
+a position can carry a stop-loss and a take-profit for its whole quantity. Those are only
+checked against the free balance when placed; if it no longer covers them once triggered,
+they end `canceled` with `reject_reason` set (Bitget shows the plan as `fail_execute`,
+Kraken as canceled for "Insufficient funds").
+
+`fill_partially` fills part of a resting order, as a counterparty taking part of it would:
+the order stays `open` with its cumulative filled quantity, cost and fee and one trade per
+fill, and each fake reports that as its own API does (Binance PARTIALLY_FILLED, Bitget
+`partially_filled`, Kraken `open` with `vol_exec`)."""
 
 import itertools
 import re
@@ -115,6 +127,10 @@ class FakeOrder:
     fee: Decimal = Decimal(0)
     fee_asset: str | None = None
     triggered: bool = False
+    # What the order holds on the account now (asset, amount); released exactly once.
+    held: tuple[str, Decimal] | None = None
+    # Why a triggered order could not execute (it is then canceled).
+    reject_reason: str | None = None
     trades: list[FakeTrade] = field(default_factory=list)
 
     @property
@@ -149,10 +165,12 @@ class Ledger:
         # Kraken's fake passes txid strings; the others count up from 1000001.
         order_ids: Iterator[int | str] | None = None,
         client_ids_reusable: bool = False,
+        triggers_reserve: bool = True,
     ) -> None:
         # Binance and Kraken only refuse a client id used by an *open* order: once filled,
         # the same id is accepted again (so a blind retry would trade twice).
         self.client_ids_reusable = client_ids_reusable
+        self.triggers_reserve = triggers_reserve
         self.markets = {m.symbol: m for m in (markets or DEFAULT_MARKETS)}
         self.prices = {s: DEFAULT_PRICES.get(s, Decimal(1)) for s in self.markets}
         self.accounts: dict[str, Account] = {}
@@ -246,13 +264,12 @@ class Ledger:
         if type == "market":
             self._check_funds(account, market, order, last)
             self._fill(account, market, order, last)
-        else:
+        elif type == "limit" or self.triggers_reserve:
             # Resting orders lock what they may spend.
-            spend_asset, spend = self._spend(market, order, price or stop_price or last)
-            if account.balance(spend_asset) < spend:
+            if not self._lock(account, market, order, price or stop_price or last):
                 raise LedgerError("insufficient_funds", "insufficient balance")
-            account.free[spend_asset] = account.balance(spend_asset) - spend
-            account.locked[spend_asset] = account.locked.get(spend_asset, Decimal(0)) + spend
+        else:  # a trigger order off the book: checked, not held
+            self._check_funds(account, market, order, price or stop_price or last)
         account.orders[order.order_id] = order
         if order.status == "open":
             self._maybe_fill_resting(account, order, taker=True)
@@ -266,6 +283,34 @@ class Ledger:
         order.status = "canceled"
         order.updated_ms = _now_ms()
         return order
+
+    def fill_partially(
+        self,
+        account: Account,
+        order: FakeOrder,
+        quantity: str | Decimal,
+        price: str | Decimal | None = None,
+    ) -> FakeTrade:
+        """Fills `quantity` more of a resting order at `price` (by default its limit: the
+        maker's price). Fees as for a whole fill; only the filled part's locked funds are
+        released. Filling all that is left fills the order."""
+        quantity = Decimal(quantity)
+        if order.status != "open" or order.quantity is None or order.price is None:
+            raise LedgerError("not_found", "only a resting order with a limit fills partially")
+        if order.type in ("stop_loss", "take_profit") and not order.triggered:
+            raise LedgerError("bad_request", "the order has not triggered yet")
+        remaining = order.quantity - order.filled
+        if not 0 < quantity <= remaining:
+            raise LedgerError("bad_request", f"{quantity} is not part of the {remaining} left")
+        market = self.market(order.symbol)
+        fill_price = order.price if price is None else Decimal(price)
+        if quantity == remaining:
+            self._unlock(account, market, order)
+            self._fill(account, market, order, fill_price)
+        else:
+            self._release(account, order, quantity)
+            self._trade(account, market, order, quantity, fill_price)
+        return order.trades[-1]
 
     def find(
         self, account: Account, *, order_id: str | None = None, client_id: str | None = None
@@ -294,10 +339,49 @@ class Ledger:
         if account.balance(asset) < spend:
             raise LedgerError("insufficient_funds", "insufficient balance")
 
+    def _lock(self, account: Account, market: FakeMarket, order: FakeOrder, price: Decimal) -> bool:
+        """Holds what `order` may spend at `price`; False (nothing held) if not free."""
+        asset, spend = self._spend(market, order, price)
+        if account.balance(asset) < spend:
+            return False
+        account.free[asset] = account.balance(asset) - spend
+        account.locked[asset] = account.locked.get(asset, Decimal(0)) + spend
+        order.held = (asset, spend)
+        return True
+
     def _unlock(self, account: Account, market: FakeMarket, order: FakeOrder) -> None:
-        asset, spend = self._spend(market, order, order.price or order.stop_price or Decimal(0))
+        if order.held is None:  # a waiting trigger order, or already released
+            return
+        asset, spend = order.held
         account.locked[asset] = account.locked.get(asset, Decimal(0)) - spend
         account.free[asset] = account.balance(asset) + spend
+        order.held = None
+
+    @staticmethod
+    def _release(account: Account, order: FakeOrder, quantity: Decimal) -> None:
+        """Releases what `quantity` of the order's unfilled rest was holding (the hold is
+        that rest times one price, so the share is exact). Called before the fill counts."""
+        if order.held is None or order.quantity is None:
+            return
+        asset, spend = order.held
+        part = spend * quantity / (order.quantity - order.filled)
+        account.locked[asset] = account.locked.get(asset, Decimal(0)) - part
+        account.free[asset] = account.balance(asset) + part
+        order.held = (asset, spend - part)
+
+    def _execute_trigger(self, account: Account, market: FakeMarket, order: FakeOrder) -> bool:
+        """An unreserved trigger order reached its stop: it needs the funds now, held at its
+        limit or checked at the market. False: they are missing, and the order is over."""
+        if order.price is not None:
+            funded = self._lock(account, market, order, order.price)
+        else:
+            asset, spend = self._spend(market, order, self.prices[order.symbol])
+            funded = account.balance(asset) >= spend
+        if funded:
+            return True
+        order.status, order.reject_reason = "canceled", "insufficient balance"
+        order.updated_ms = _now_ms()
+        return False
 
     def _maybe_fill_resting(self, account: Account, order: FakeOrder, taker: bool = False) -> None:
         """A resting order fills at its limit price once the market crosses it; a limit
@@ -311,6 +395,8 @@ class Ledger:
             reached = last <= order.stop_price if falling else last >= order.stop_price
             if not reached:
                 return
+            if not self.triggers_reserve and not self._execute_trigger(account, market, order):
+                return
             order.triggered = True
         limit = order.price
         if limit is not None:
@@ -322,10 +408,24 @@ class Ledger:
         self._fill(account, market, order, limit if maker and limit is not None else last)
 
     def _fill(self, account: Account, market: FakeMarket, order: FakeOrder, price: Decimal) -> None:
-        quantity = order.quantity
-        if quantity is None:  # market buy by quote amount
+        """Fills what is left of the order at `price`."""
+        if order.quantity is None:  # market buy by quote amount
             assert order.quote_amount is not None
             quantity = (order.quote_amount / price // market.amount_step) * market.amount_step
+        else:
+            quantity = order.quantity - order.filled
+        self._trade(account, market, order, quantity, price)
+        order.status = "filled"
+
+    def _trade(
+        self,
+        account: Account,
+        market: FakeMarket,
+        order: FakeOrder,
+        quantity: Decimal,
+        price: Decimal,
+    ) -> None:
+        """One fill of `quantity` at `price`: balances move, the order's totals grow."""
         cost = quantity * price
         if order.side == "buy":
             account.free[market.quote] = account.balance(market.quote) - cost
@@ -350,6 +450,8 @@ class Ledger:
             now,
         )
         order.trades.append(trade)
-        order.filled, order.cost, order.fee, order.fee_asset = quantity, cost, fee, fee_asset
-        order.status = "filled"
+        order.filled += quantity
+        order.cost += cost
+        order.fee += fee
+        order.fee_asset = fee_asset
         order.updated_ms = now

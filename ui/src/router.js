@@ -6,6 +6,7 @@ import BrokersView from './views/BrokersView.vue'
 import WebhooksView from './views/WebhooksView.vue'
 import OrdersView from './views/OrdersView.vue'
 import PositionsView from './views/PositionsView.vue'
+import TradingView from './views/TradingView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 
 const routes = [
@@ -32,6 +33,12 @@ const routes = [
         name: 'orders',
         component: OrdersView,
         meta: { title: 'Orders' },
+      },
+      {
+        path: 'trading',
+        name: 'trading',
+        component: TradingView,
+        meta: { title: 'Trading' },
       },
       {
         path: 'positions',
