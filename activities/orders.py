@@ -160,9 +160,11 @@ async def apply_fill(
         return position
     done = order.status not in ("pending", "open", "partially_filled")
     quantity = order.filled_quantity - order.applied_quantity
-    if quantity <= 0 or order.average_price is None:
+    if quantity <= 0:
         order.position_applied = done
         return position
+    if order.average_price is None:
+        return position  # a fill without its price yet: applied once the price is read
     cost = order.filled_quantity * order.average_price
     fill = Fill(
         side=order.side,
@@ -193,7 +195,7 @@ async def apply_fill(
     elif position is not None:
         state, _realized = apply_sell(_state(position), fill, market.base)
         _store(position, state)
-        if state.quantity < max(market.min_qty, market.amount_step):
+        if position.status == "open" and state.quantity < max(market.min_qty, market.amount_step):
             position.status, position.closed_at = "closed", utcnow()
     await session.flush()
     order.position_id = position.id if position is not None else None
@@ -205,8 +207,12 @@ async def apply_fill(
 
 
 async def _open_position(session: AsyncSession, order: Order) -> Position | None:
+    """The position the order's fills went to; the rest of a buy that fills after that
+    position closed goes to the open one (or opens one). A sell never moves to another."""
     if order.position_id is not None:
-        return await session.get(Position, order.position_id)
+        position = await session.get(Position, order.position_id, with_for_update=True)
+        if position is not None and (position.status == "open" or order.side == "sell"):
+            return position
     return await open_position(session, order.broker_id, order.symbol, lock=True)
 
 

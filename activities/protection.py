@@ -18,7 +18,7 @@ from db.events import emit
 from db.models import Broker, Order, Position
 from db.session import SessionFactory
 from db.upsert import insert_ignore
-from exchanges.errors import ExchangeError, OrderNotFound
+from exchanges.errors import ExchangeError, InvalidOrder, OrderNotFound
 from exchanges.protocol import ExchangeConnector
 from exchanges.registry import ConnectorRegistry
 from exchanges.types import ExchangeOrder, Market, OcoRequest, OrderRequest
@@ -62,10 +62,19 @@ class PlaceLegs(BaseModel):
 
 class SaveProtection(BaseModel):
     position_id: int
+    # The prices the guard's batch started from: saved only if nobody changed them since.
+    read_stop_loss: Decimal | None
+    read_take_profit: Decimal | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
     protection: str  # none | protected | unprotected | pending
     error: str | None = None
+
+
+class FlagProtection(BaseModel):
+    position_id: int
+    protection: str
+    error: str
 
 
 class ProtectionActivities:
@@ -85,6 +94,11 @@ class ProtectionActivities:
             market = await self._market(connector, position.symbol)
             for order in legs:
                 answer = await heartbeating(_lookup(connector, order))
+                if answer is None and order.status == "pending":
+                    # A placement that never reached the exchange (its retries ran out):
+                    # it must not count as live protection. The guard places one at a time,
+                    # so none is in flight while it refreshes.
+                    answer = _never_placed(order)
                 if answer is not None:
                     await self._record(order.id, answer, market)
             price = None
@@ -188,15 +202,31 @@ class ProtectionActivities:
                 await self._record(order_id, answer, market)
 
     @activity.defn
-    async def save_protection(self, save: SaveProtection) -> None:
+    async def save_protection(self, save: SaveProtection) -> bool:
+        """False when the wanted prices changed since the guard read them (a buy carrying
+        a stop-loss filled meanwhile): nothing is written, the guard looks again."""
         async with self._sessions.begin() as session:
             position = await session.get(Position, save.position_id, with_for_update=True)
             if position is None:
-                return
+                return True
+            if (position.stop_loss, position.take_profit) != (
+                save.read_stop_loss,
+                save.read_take_profit,
+            ):
+                return False
             position.stop_loss, position.take_profit = save.stop_loss, save.take_profit
             position.protection = save.protection if position.status == "open" else "none"
             position.protection_error = save.error
             await emit(session, position.user_id, "position", position.id)
+            return True
+
+    @activity.defn
+    async def flag_protection(self, flag: FlagProtection) -> None:
+        async with self._sessions.begin() as session:
+            position = await session.get(Position, flag.position_id, with_for_update=True)
+            if position is not None and position.status == "open":
+                position.protection, position.protection_error = flag.protection, flag.error
+                await emit(session, position.user_id, "position", position.id)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -340,8 +370,9 @@ async def _cancel(connector: ExchangeConnector, order: Order) -> ExchangeOrder |
                 order.symbol, exchange_order_id=order.exchange_order_id
             )
         return await connector.cancel_order(order.symbol, client_order_id=order.client_order_id)
-    except OrderNotFound:
-        # Already done (filled, or cancelled with its OCO sibling): read what happened.
+    except (OrderNotFound, InvalidOrder):
+        # Already done (filled, or cancelled with its OCO sibling; Bitget says "invalid"):
+        # read what happened.
         answer = await _lookup(connector, order)
         if answer is None:
             return _never_placed(order)

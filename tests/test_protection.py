@@ -11,11 +11,19 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from activities.guard_calls import call_guard
+from config.settings import Settings
 from tests.conftest import ApiUser, eventually, wait_webhook_done, webhook_path
 from tests.test_exchange_webhooks import send
 from tests.test_reconcile import reconcile
 from tests.venues import PROTECTIVE_ORDER_PATHS, FakeVenue, Venue
-from workflows.inputs import position_guard_workflow_id
+from workflows.inputs import (
+    GuardCall,
+    HoldOutcome,
+    HoldRequest,
+    ProtectOutcome,
+    position_guard_workflow_id,
+)
 
 Protective = list[tuple[str, str, D, D | None]]
 
@@ -255,3 +263,40 @@ async def test_the_dashboard_edit_replaces_both_and_null_removes_one(
     stranger = await make_user()
     assert (await stranger.http.patch(path, json={"stop_loss": "91"})).status_code == 404
     assert legs(await venue.open_protective_orders(broker)) == [("stop_loss", D("92.5"))]
+
+
+async def test_each_sell_lifts_the_protection_until_its_own_resume(
+    fake_venue: FakeVenue,
+    user: ApiUser,
+    webhook_http: httpx.AsyncClient,
+    temporal_client: Client,
+    settings: Settings,
+) -> None:
+    """Two sells overlapping: the first one's resume must not put the stop back while the
+    second still uses the quantity."""
+    broker, _ = await buy_protected(fake_venue, user, webhook_http, sl="90", tp="120")
+    position = await open_position(user, broker)
+
+    async def guard(update: str, request_id: str, hold_id: str | None = None) -> Any:
+        if update == "hold":
+            argument: Any = HoldRequest(request_id=request_id)
+            kind: Any = HoldOutcome
+        else:
+            argument = GuardCall(position_id=position["id"], request_id=request_id, hold_id=hold_id)
+            kind = ProtectOutcome
+        return await call_guard(
+            temporal_client, settings.task_queue, position["id"], update, argument, request_id, kind
+        )
+
+    assert (await guard("hold", "sell-a/hold")).held
+    assert (await guard("hold", "sell-b/hold")).held
+    assert await fake_venue.open_protective_orders(broker) == []
+    still_held = await guard("resume", "sell-a/resume", hold_id="sell-a/hold")
+    assert still_held.status == "held", still_held
+    assert await fake_venue.open_protective_orders(broker) == []
+    back = await guard("resume", "sell-b/resume", hold_id="sell-b/hold")
+    assert back.status == "applied", back
+    assert legs(await fake_venue.open_protective_orders(broker)) == [
+        ("stop_loss", D(90)),
+        ("take_profit", D(120)),
+    ]

@@ -1,6 +1,7 @@
 """Workflow names, ids and inputs: what starters (the API) need, without workflow code."""
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -113,14 +114,17 @@ def position_guard_workflow_id(position_id: int) -> str:
 
 class GuardInput(BaseModel):
     position_id: int
-    # Carried over continue-as-new: client id numbering, and a sell holding the quantity.
+    # Carried over continue-as-new: client id numbering, and the sells holding the quantity
+    # (hold request id -> until when).
     seq: int | None = None
-    held_by: str | None = None
+    holds: dict[str, datetime] = {}
 
 
 class GuardCall(BaseModel):
     position_id: int
     request_id: str
+    # On `resume`: the request id of the hold it ends (each sell lifts only its own).
+    hold_id: str | None = None
 
 
 class ProtectRequest(BaseModel):

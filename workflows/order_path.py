@@ -106,19 +106,23 @@ class OrderPath:
                 **GUARD,
             )
             held_position = held.position_id
+        resumed = None
         try:
             outcome = await self._place(self.context)
         finally:
             if held_position is not None:
                 # Protect what is left (or nothing, once the position is closed).
-                await workflow.execute_activity_method(
+                resumed = await workflow.execute_activity_method(
                     GuardCalls.resume_protection,
                     GuardCall(
                         position_id=held_position,
                         request_id=f"{workflow.info().workflow_id}/resume",
+                        hold_id=f"{workflow.info().workflow_id}/hold",
                     ),
                     **GUARD,
                 )
+        if resumed is not None and resumed.status not in ("applied", "none", "closed"):
+            outcome.outcome += f"; {resumed.message}"
         if intent.side == "buy" and outcome.position_id is not None:
             protection = await workflow.execute_activity_method(
                 GuardCalls.sync_protection,

@@ -8,7 +8,7 @@ hold the quantity), then places the new ones; if the exchange refuses them, the 
 orders are placed again, and if even that fails the position is marked unprotected with
 the reason, for the dashboard to alert on."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.protection import (
         CancelLegs,
+        FlagProtection,
         PlaceLegs,
         ProtectionActivities,
         ProtectionState,
@@ -53,13 +54,17 @@ EXCHANGE = workflow.ActivityConfig(
         maximum_attempts=10,
     ),
 )
+# Bounded: a write that keeps failing must not wedge every later message of the position.
 DATABASE = workflow.LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10),
 )
 # A sell that freed the quantity and never came back (it cannot: it is a workflow too,
 # but its worker may be gone a long time): the position is protected again after this.
-HOLD_LIMIT = timedelta(minutes=10)
+# Longer than a sell's own path (a 10-minute read, then a 10-minute placement).
+HOLD_LIMIT = timedelta(minutes=25)
+# After the exchange stayed unreachable with the protective orders possibly lifted.
+RETRY_AFTER = timedelta(minutes=1)
 
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -69,6 +74,7 @@ class _Pending(BaseModel):
     kind: str  # protect | hold | resume | sync
     request_id: str
     protect: ProtectRequest | None = None
+    hold_id: str | None = None
 
 
 @workflow.defn(name=POSITION_GUARD)
@@ -80,7 +86,9 @@ class PositionGuardWorkflow:
         self._answers: dict[str, BaseModel] = {}
         self._answered: set[str] = set()  # within the current batch
         self._refresh = False
-        self._held_by: str | None = guard.held_by
+        self._holds: dict[str, datetime] = dict(guard.holds)
+        self._retry_at: datetime | None = None
+        self._lifted = False  # protective orders cancelled in the current batch
         self._seq: int | None = guard.seq
 
     # -- messages ------------------------------------------------------------------------
@@ -98,7 +106,10 @@ class PositionGuardWorkflow:
 
     @workflow.update
     async def resume(self, call: GuardCall) -> ProtectOutcome:
-        return await self._ask(_Pending(kind="resume", request_id=call.request_id), ProtectOutcome)
+        return await self._ask(
+            _Pending(kind="resume", request_id=call.request_id, hold_id=call.hold_id),
+            ProtectOutcome,
+        )
 
     @workflow.update
     async def sync(self, call: GuardCall) -> ProtectOutcome:
@@ -122,20 +133,23 @@ class PositionGuardWorkflow:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._refresh,
-                    timeout=HOLD_LIMIT if self._held_by else None,
+                    lambda: bool(self._inbox) or self._refresh, timeout=self._next_timer()
                 )
             except TimeoutError:
-                self._held_by = None
+                self._refresh = True  # a hold expired, or a retry is due
+            now = workflow.now()
+            self._holds = {h: until for h, until in self._holds.items() if until > now}
+            self._retry_at = None
             batch, self._inbox, self._refresh = self._inbox, [], False
             self._answered.clear()
+            self._lifted = False
             try:
                 closed = await self._handle(batch)
             except ActivityError as error:
                 # The exchange stayed unreachable through the retries: say so to every
-                # caller and wait for the next message rather than fail the guard.
-                self._fail(batch, failure_message(error))
-                closed = failure_type(error) == "PositionGone"  # its broker was deleted
+                # caller, and rather than fail the guard, try again in a minute when the
+                # protective orders may be off.
+                closed = await self._failed(batch, error)
             if self._inbox or self._refresh:
                 continue
             if closed:
@@ -146,10 +160,38 @@ class PositionGuardWorkflow:
                 if not self._inbox:
                     return "position closed"
             elif workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    GuardInput(position_id=self._position_id, seq=self._seq, held_by=self._held_by)
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._inbox)
                 )
+                if not self._inbox:
+                    workflow.continue_as_new(
+                        GuardInput(position_id=self._position_id, seq=self._seq, holds=self._holds)
+                    )
+
+    def _next_timer(self) -> timedelta | None:
+        moments = [*self._holds.values(), *([self._retry_at] if self._retry_at else [])]
+        if not moments:
+            return None
+        return max(min(moments) - workflow.now(), timedelta(seconds=1))
+
+    async def _failed(self, batch: list[_Pending], error: ActivityError) -> bool:
+        reason = failure_message(error)
+        self._fail(batch, reason)
+        if failure_type(error) == "PositionGone":  # its broker was deleted
+            return True
+        if self._lifted and not self._holds:
+            self._retry_at = workflow.now() + RETRY_AFTER
+            await workflow.execute_local_activity_method(
+                ProtectionActivities.flag_protection,
+                FlagProtection(
+                    position_id=self._position_id,
+                    protection="unprotected",
+                    error=f"the exchange did not answer while the stop-loss / take-profit were"
+                    f" being replaced: {reason}; retrying every minute",
+                ),
+                **DATABASE,
+            )
+        return False
 
     async def _handle(self, batch: list[_Pending]) -> bool:
         """One pass: read the exchange, apply the batch, converge. True once closed."""
@@ -160,9 +202,9 @@ class PositionGuardWorkflow:
         accepted: list[_Pending] = []
         for pending in batch:
             if pending.kind == "hold":
-                self._held_by = pending.request_id
-            elif pending.kind == "resume" and self._held_by is not None:
-                self._held_by = None
+                self._holds[pending.request_id] = workflow.now() + HOLD_LIMIT
+            elif pending.kind == "resume" and pending.hold_id is not None:
+                self._holds.pop(pending.hold_id, None)
             elif pending.kind == "protect" and pending.protect is not None:
                 merged = _merge(pending.protect, stop_loss, take_profit)
                 problem = price_problem(*merged, state.price) if state.open else None
@@ -181,7 +223,7 @@ class PositionGuardWorkflow:
                 await self._cancel(state)
             result = ProtectOutcome(status="closed", message="the position is closed")
             closed = True
-        elif self._held_by is not None:
+        elif self._holds:
             if state.live:
                 await self._cancel(state)
             await self._save(state, stop_loss, take_profit, "pending")
@@ -272,6 +314,7 @@ class PositionGuardWorkflow:
         )
 
     async def _cancel(self, state: ProtectionState) -> None:
+        self._lifted = True
         await workflow.execute_activity_method(
             ProtectionActivities.cancel_protection,
             CancelLegs(
@@ -315,10 +358,12 @@ class PositionGuardWorkflow:
         protection: str,
         error: str | None = None,
     ) -> None:
-        await workflow.execute_local_activity_method(
+        saved = await workflow.execute_local_activity_method(
             ProtectionActivities.save_protection,
             SaveProtection(
                 position_id=state.position_id,
+                read_stop_loss=state.stop_loss,
+                read_take_profit=state.take_profit,
                 stop_loss=stop_loss,
                 take_profit=take_profit,
                 protection=protection,
@@ -326,6 +371,9 @@ class PositionGuardWorkflow:
             ),
             **DATABASE,
         )
+        if not saved:
+            # A buy's fill set new prices since this batch read them: converge again.
+            self._refresh = True
 
     def _fail(self, batch: list[_Pending], reason: str) -> None:
         message = f"stop-loss / take-profit not updated: {reason}"
@@ -333,7 +381,7 @@ class PositionGuardWorkflow:
             if pending.request_id in self._answered:
                 continue
             if pending.kind == "hold":
-                self._held_by = None
+                self._holds.pop(pending.request_id, None)
                 self._answer(pending, HoldOutcome(held=False, message=message))
             else:
                 self._answer(pending, ProtectOutcome(status="failed", message=message))
