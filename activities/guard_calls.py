@@ -126,6 +126,24 @@ class GuardCalls:
         return await self._call(call.position_id, "sync", call, call.request_id, ProtectOutcome)
 
     @activity.defn
+    async def sync_open_position(self, call: HoldCall) -> ProtectOutcome:
+        """After a dashboard cancel/edit: a canceled sell frees the quantity a waiting
+        stop-loss needs, a partly filled buy opens a position; neither goes through the
+        order path's hold/resume/sync, so the open position's guard is asked to look."""
+        async with self._sessions() as session:
+            position = await open_position(session, call.broker_id, call.symbol)
+            if position is None or not await _guarded(session, position):
+                return ProtectOutcome(status="none", message="no stop-loss or take-profit")
+            position_id = position.id
+        return await self._call(
+            position_id,
+            "sync",
+            GuardCall(position_id=position_id, request_id=call.request_id),
+            call.request_id,
+            ProtectOutcome,
+        )
+
+    @activity.defn
     async def update_protection(self, call: ProtectCall) -> ProtectOutcome:
         """New stop-loss / take-profit prices (MAJ webhook, dashboard, strategy)."""
         position_id = call.position_id

@@ -15,8 +15,7 @@ from loguru import logger
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
-from api.routes.history import positions_out
-from api.schemas import OrderOut, SymbolSyncOut, WebhookOut
+from api.schemas import OrderOut, PositionOut, SymbolSyncOut, WebhookOut
 from db.base import utcnow
 from db.events import CHANNEL
 from db.models import Event, Order, Position, SymbolSync, Webhook
@@ -147,8 +146,10 @@ class EventHub:
             position = await session.get(Position, resource_id)
             if position is None or position.user_id != event.user_id:
                 return None
-            [out] = await positions_out(self._runtime, [position])
-            return out.model_dump(mode="json")
+            # No live price: an exchange call here would stall every user's events behind a
+            # slow exchange and spend rate limit per event. The dashboard prices open
+            # positions from the `prices` push (api/price_feed.py).
+            return PositionOut.of(position, None).model_dump(mode="json")
         if event.topic == "symbol_sync":
             sync = await session.get(SymbolSync, resource_id)
             if sync is None or sync.user_id != event.user_id:

@@ -7,9 +7,12 @@ import time
 from decimal import Decimal as D
 from typing import Any
 
+import httpx
+
 from api.order_tokens import OrderTerms, OrderTokens, confirmation_key
 from tests.conftest import ApiUser
 from tests.fakes.binance_market import MarketState
+from tests.test_protection import buy_protected, legs, open_position
 from tests.venues import Venue
 from workers.stack import Stack
 
@@ -213,6 +216,59 @@ async def test_an_edit_replaces_a_resting_limit(venue: Venue, user: ApiUser) -> 
     assert (await get_order(user, new["id"]))["status"] == "open"
     canceled_one = await user.http.patch(f"/api/orders/{old_id}", json={"price": "1700"})
     assert canceled_one.status_code == 409
+
+
+async def test_a_failed_replacement_says_the_old_order_is_gone(venue: Venue, user: ApiUser) -> None:
+    venue.set_price("ETH/USDT", "2500")
+    broker = await venue.create_broker(user, {"USDT": "1000"})
+    resting = await place(
+        user, broker, symbol="ETH/USDT", side="buy", type="limit", price="1500", quantity="0.2"
+    )
+    assert resting["status"] == "open", resting
+    old_id = resting["order_id"]
+    # 1 ETH at 1500 is 1500 USDT: the exchange refuses it once the old order is canceled.
+    response = await user.http.patch(
+        f"/api/orders/{old_id}", json={"quantity": "1"}, params={"wait": 10}
+    )
+    assert response.status_code == 202, response.text
+    failed = response.json()
+    assert failed["status"] in ("failed", "rejected"), failed
+    assert failed["error"].startswith(f"order #{old_id} canceled; no new order: "), failed
+    assert (await get_order(user, old_id))["status"] == "canceled"
+    listed = (await user.http.get("/api/orders", params={"broker_id": broker["id"]})).json()
+    assert not [o for o in listed["items"] if o["status"] in ("open", "partially_filled")]
+
+
+async def test_canceling_the_sell_that_held_the_quantity_puts_the_stop_back(
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
+) -> None:
+    broker, _ = await buy_protected(venue, user, webhook_http, sl="90")
+    position = await open_position(user, broker)
+    quantity = D(position["quantity"])
+    assert legs(await venue.open_protective_orders(broker)) == [("stop_loss", D(90))]
+
+    # A limit sell of everything, far above the market: it rests and holds the quantity.
+    selling = await place(
+        user, broker, symbol="SOL/USDT", side="sell", type="limit", price="1000",
+        quantity=str(quantity),
+    )  # fmt: skip
+    assert selling["status"] == "open", selling
+    assert await venue.open_protective_orders(broker) == []
+    assert (await open_position(user, broker))["protection"] == "pending"
+
+    response = await user.http.post(
+        f"/api/orders/{selling['order_id']}/cancel", params={"wait": 10}
+    )
+    assert response.status_code == 202, response.text
+    canceled = response.json()
+    assert canceled["status"] == "canceled", canceled
+    assert "stop-loss 90" in canceled["outcome"], canceled
+    live = await venue.open_protective_orders(broker)
+    assert [(kind, price, qty) for kind, _side, price, qty in live] == [
+        ("stop_loss", D(90), quantity)
+    ]
+    position = await open_position(user, broker)
+    assert position["protection"] == "protected" and D(position["stop_loss"]) == 90
 
 
 async def test_an_edit_is_refused_when_the_order_filled_meanwhile(

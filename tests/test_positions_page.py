@@ -13,8 +13,11 @@ import httpx
 import pytest
 import websockets
 from playwright.async_api import Page, Request, Route, expect
+from sqlalchemy import select
 
+from api.price_feed import PriceFeed
 from api.sessions import COOKIE_NAME
+from db.events import emit
 from db.models import Position
 from tests.conftest import ARTIFACTS, ApiUser, eventually, webhook_path
 from tests.fakes.binance_market import MarketState
@@ -301,3 +304,49 @@ async def test_stop_loss_set_from_the_page_protects_the_position(
     await expect(row).to_have_attribute("data-protection", "protected")
     await expect(row.get_by_test_id("position-protection")).to_have_text("protected")
     await page.screenshot(path=str(ARTIFACTS / "dashboard-position-protected.png"), full_page=True)
+
+
+@pytest.mark.browser
+async def test_a_position_event_without_a_price_keeps_the_last_one(
+    page: Page,  # noqa: F811
+    stack: Stack,
+    market: tuple[MarketState, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Position events carry no price: until the next `prices` push the row keeps the price
+    it had and recomputes the P&L for its new quantity, rather than show a dash."""
+
+    async def silent(_feed: PriceFeed) -> None:
+        return None
+
+    monkeypatch.setattr(PriceFeed, "_tick", silent)  # no push: only the REST price is known
+    market[0].set_price("SOLUSDT", "150")
+    await log_in(page, stack)
+    broker = await create_paper_broker(page, "Paper kept price")
+    await send_alert(stack, broker, {"action": "BuyMarket", "symbol": "SOLUSDT"})
+    async with httpx.AsyncClient(base_url=stack.url, cookies=await session_cookies(page)) as http:
+
+        async def opened() -> bool:
+            body = (await http.get("/api/positions", params={"status": "open"})).json()
+            return bool(body["items"])
+
+        await eventually(opened, timeout=15)  # then the page loads it with its price
+    await page.get_by_test_id("nav-positions").click()
+    row = page.get_by_test_id("position-row")
+    await expect(row).to_have_count(1)
+    await expect(row.get_by_test_id("position-price")).to_have_text("150")
+
+    assert stack.runtime is not None
+    async with stack.runtime.sessions.begin() as session:
+        [position] = (
+            await session.scalars(select(Position).where(Position.broker_id == broker["id"]))
+        ).all()
+        position.quantity = position.quantity / 2
+        position.cost_basis = position.cost_basis / 2
+        qty, cost = position.quantity, position.cost_basis
+        await emit(session, position.user_id, "position", position.id)
+    await expect(row.get_by_test_id("position-quantity")).to_have_text(shown(qty, 8))
+    await expect(row.get_by_test_id("position-price")).to_have_text("150")
+    unrealized = row.get_by_test_id("position-unrealized")
+    await expect(unrealized).to_have_attribute("data-value", re.compile(r"\d"))
+    assert Decimal(await unrealized.get_attribute("data-value") or "") == qty * 150 - cost

@@ -8,10 +8,12 @@ from decimal import Decimal as D
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.guard_calls import call_guard
+from api.routes import protection as protection_route
 from config.settings import Settings
 from tests.conftest import ApiUser, eventually, wait_webhook_done, webhook_path
 from tests.test_exchange_webhooks import send
@@ -300,3 +302,40 @@ async def test_each_sell_lifts_the_protection_until_its_own_resume(
         ("stop_loss", D(90)),
         ("take_profit", D(120)),
     ]
+
+
+async def test_the_dashboard_edit_keeps_exact_prices_bounds_them_and_answers_slow_ones_later(
+    venue: Venue,
+    user: ApiUser,
+    webhook_http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker, _ = await buy_protected(venue, user, webhook_http, sl="90", tp="120")
+    position = await open_position(user, broker)
+    path = f"/api/positions/{position['id']}/protection"
+    huge = await user.http.patch(path, json={"stop_loss": "90", "take_profit": "1e25"})
+    assert huge.status_code == 422, huge.text
+    # A JSON number, not a string: read as a float it would lose its last digits.
+    exact = D("92.123456789012345678")
+    edited = await user.http.patch(
+        path,
+        content='{"stop_loss": 92.123456789012345678, "take_profit": 120}',
+        headers={"content-type": "application/json"},
+    )
+    assert edited.status_code == 200, edited.text
+    assert D(edited.json()["stop_loss"]) == exact
+    assert D((await open_position(user, broker))["stop_loss"]) == exact
+
+    # The guard slower than the request waits: 202, and the update still lands.
+    monkeypatch.setattr(protection_route, "GUARD_WAIT", 0.001)
+    slow = await user.http.patch(path, json={"stop_loss": "91", "take_profit": "125"})
+    assert slow.status_code == 202, slow.text
+    assert slow.json()["status"] == "submitted"
+
+    async def moved() -> bool:
+        return legs(await venue.open_protective_orders(broker)) == [
+            ("stop_loss", D(91)),
+            ("take_profit", D(125)),
+        ]
+
+    await eventually(moved, timeout=20, interval=0.2)

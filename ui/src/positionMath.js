@@ -48,10 +48,11 @@ export function pnlPercent(pnl, costBasis) {
   return text(div({ n: value.n * 100n, s: value.s }, cost, 2))
 }
 
-/** The row's figures at the live price if there is one, else as the server computed them. */
+/** The row's figures at the live price, else at the last price the row carries (computed
+ * here: a pushed row may carry a price kept from before but no P&L for its new quantity). */
 export function livePosition(position, livePrice) {
   const price = livePrice ?? position.current_price
   const unrealized =
-    position.status === 'open' && livePrice != null ? unrealizedAt(position, livePrice) : position.unrealized_pnl
+    position.status === 'open' && price != null ? unrealizedAt(position, price) : position.unrealized_pnl
   return { price, unrealized, percent: pnlPercent(unrealized, position.cost_basis) }
 }

@@ -1,6 +1,7 @@
 // A server list kept current by the live feed: loads a page, then upserts every pushed
 // resource of `topic` by id (newest first). Events that arrive while a load is in flight
-// are replayed on top of it; after a reconnection the list is refetched.
+// are replayed on top of it; after a reconnection the list is refetched. `merge(before,
+// pushed)` may carry fields over from the row a push replaces.
 import { onBeforeUnmount, ref, shallowRef, unref, watch } from 'vue'
 import { api } from '../api'
 import { liveGeneration, subscribe } from '../live'
@@ -8,7 +9,13 @@ import { liveGeneration, subscribe } from '../live'
 const PAGE = 100
 const MAX_ITEMS = 2000
 
-export function useLiveList({ path, topic, params = () => ({}), matches = () => true }) {
+export function useLiveList({
+  path,
+  topic,
+  params = () => ({}),
+  matches = () => true,
+  merge = (_before, pushed) => pushed,
+}) {
   const items = shallowRef([])
   const total = ref(0)
   const loading = ref(false)
@@ -31,7 +38,7 @@ export function useLiveList({ path, topic, params = () => ({}), matches = () => 
     const keep = matches(data, unref(params()))
     if (index >= 0) {
       const next = current.slice()
-      if (keep) next.splice(index, 1, data)
+      if (keep) next.splice(index, 1, merge(current[index], data))
       else {
         next.splice(index, 1)
         total.value = Math.max(0, total.value - 1)
