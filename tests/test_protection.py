@@ -339,3 +339,22 @@ async def test_the_dashboard_edit_keeps_exact_prices_bounds_them_and_answers_slo
         ]
 
     await eventually(moved, timeout=20, interval=0.2)
+
+
+async def test_a_buy_whose_stop_is_above_the_market_keeps_the_position_but_places_no_stop(
+    venue: Venue, user: ApiUser, webhook_http: httpx.AsyncClient
+) -> None:
+    broker, bought = await buy_protected(venue, user, webhook_http, sl="105", tp="120")
+    assert "stop-loss 105 is not below the market price 100" in bought["outcome"], bought
+    assert "not placed" in bought["outcome"]
+    assert await venue.open_protective_orders(broker) == []
+    position = await open_position(user, broker)
+    assert position["protection"] == "unprotected"
+    assert "stop-loss 105 is not below" in position["protection_error"]
+    # A MAJ with sane prices protects it.
+    fixed = await send(webhook_http, user, broker, action="MAJ", symbol="SOLUSDT", sl=95)
+    assert fixed["status"] == "processed", fixed
+    assert legs(await venue.open_protective_orders(broker)) == [
+        ("stop_loss", D(95)),
+        ("take_profit", D(120)),
+    ]

@@ -254,6 +254,15 @@ class PositionGuardWorkflow:
             Leg(type=leg.type, stop_price=_tick(leg.stop_price, state))
             for leg in wanted_legs(stop_loss, take_profit)
         ]
+        problem = price_problem(stop_loss, take_profit, state.price)
+        if problem is not None and not legs_match(state.live, wanted, state.quantity):
+            # Prices set with a buy are checked only now, against the market after its fill:
+            # a stop above the market would sell at once. Whatever is live stays live.
+            message = f"{problem}: not placed"
+            await self._save(
+                state, stop_loss, take_profit, "protected" if state.live else "unprotected", message
+            )
+            return ProtectOutcome(status="rejected", message=message)
         if wanted and state.quantity < state.min_quantity:
             if state.live:
                 await self._cancel(state)
