@@ -16,7 +16,7 @@ from config.settings import Settings
 from workers.runtime import Runtime
 from workers.schedules import ensure_all
 from workers.temporal import connect, ensure_search_attributes
-from workers.worker import build_worker
+from workers.worker import build_workers
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -60,7 +60,7 @@ class Stack:
         self._want_api, self._want_worker = api, worker
         self.runtime: Runtime | None = None
         self.client: Client | None = None
-        self.worker: Worker | None = None
+        self.workers: list[Worker] = []
         self.server: _EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._probe: asyncio.Task[None] | None = None
@@ -75,14 +75,14 @@ class Stack:
         if self._want_worker:
             self.client = await connect_when_ready(self.settings)
             await ensure_search_attributes(self.client, self.settings.temporal_namespace)
-            self.worker = build_worker(self.client, self.runtime)
+            self.workers = build_workers(self.client, self.runtime)
             await ensure_all(
                 self.client,
                 self.runtime.sessions,
                 self.settings.task_queue,
                 self.settings.reconcile_every,
             )
-            self._tasks.append(asyncio.create_task(self.worker.run()))
+            self._tasks.extend(asyncio.create_task(worker.run()) for worker in self.workers)
         if self._want_api:
             app = create_app(self.runtime, self.client)
             config = uvicorn.Config(
@@ -132,10 +132,8 @@ class Stack:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
-        if self.worker is not None:
-            # Waits up to the graceful-shutdown timeout for in-flight activities.
-            with contextlib.suppress(Exception):
-                await self.worker.shutdown()
+        # Waits up to the graceful-shutdown timeout for in-flight activities.
+        await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
         for task in self._tasks:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=self.settings.worker_shutdown_grace + 10)

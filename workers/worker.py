@@ -14,12 +14,39 @@ from activities.symbols import SymbolActivities
 from activities.trading import TradingActivities
 from activities.webhooks import WebhookActivities
 from workers.runtime import Runtime
+from workflows.inputs import guard_calls_queue
 from workflows.manual_order import ManualOrderWorkflow
 from workflows.order_edit import CancelOrderWorkflow, ReplaceOrderWorkflow
 from workflows.position_guard import PositionGuardWorkflow
 from workflows.reconcile import ReconcileBrokerWorkflow
 from workflows.symbol_sync import SymbolSyncWorkflow
 from workflows.webhook_signal import WebhookSignalWorkflow
+
+
+def build_workers(client: Client, runtime: Runtime) -> list[Worker]:
+    return [build_worker(client, runtime), build_guard_calls_worker(client, runtime)]
+
+
+def build_guard_calls_worker(
+    client: Client, runtime: Runtime, task_queue: str | None = None
+) -> Worker:
+    """The activities that wait for a position's guard, on a queue of their own: a burst of
+    sells or MAJ alerts waiting there must not take every slot of the main queue, where the
+    guards' own exchange calls run."""
+    queue = task_queue or runtime.settings.task_queue
+    guards = GuardCalls(runtime.sessions, client, queue)
+    return Worker(
+        client,
+        task_queue=guard_calls_queue(queue),
+        activities=[
+            guards.hold_protection,
+            guards.resume_protection,
+            guards.sync_protection,
+            guards.sync_open_position,
+            guards.update_protection,
+        ],
+        graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),
+    )
 
 
 def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None) -> Worker:
@@ -66,11 +93,6 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             protection.place_protection,
             protection.save_protection,
             protection.flag_protection,
-            guards.hold_protection,
-            guards.resume_protection,
-            guards.sync_protection,
-            guards.sync_open_position,
-            guards.update_protection,
             guards.wake_guards,
         ],
         # A restart waits for an in-flight order activity instead of cutting it in half.

@@ -107,6 +107,11 @@ class OrderOutcome(BaseModel):
 POSITION_GUARD = "PositionGuard"
 
 
+def guard_calls_queue(task_queue: str) -> str:
+    """Where the activities waiting for a guard run (see workers/worker.py)."""
+    return f"{task_queue}-guard-calls"
+
+
 def position_guard_workflow_id(position_id: int) -> str:
     """One per position: every change to its protective orders goes through this workflow."""
     return f"position-{position_id}"

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         EditOutcome,
         ReplaceInput,
     )
-    from workflows.order_path import DATABASE, GUARD, OrderPath, load_context
+    from workflows.order_path import DATABASE, OrderPath, guard_call, load_context
 
 OPEN_STATUSES = ("open", "partially_filled")
 # A retried cancel is safe: a canceled (or filled) order answers with its final state.
@@ -92,7 +92,7 @@ async def _sync_guard(order: OrderView) -> str | None:
                 symbol=order.symbol,
                 request_id=f"{workflow.info().workflow_id}/sync",
             ),
-            **GUARD,
+            **guard_call(),
         )
     except ActivityError as error:
         # The cancel itself is done: report it as such rather than fail the workflow.

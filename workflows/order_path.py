@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.format import plain
     from trading.sizing import OrderSize, SizingError, size_buy, size_given, size_sell
     from workflows.failures import failure_message, is_business_failure
-    from workflows.inputs import OrderIntent, OrderOutcome
+    from workflows.inputs import OrderIntent, OrderOutcome, guard_calls_queue
 
 # Short, idempotent database steps run as local activities: inside the workflow task,
 # without a round trip through the Temporal server (most of an order's steps).
@@ -67,12 +67,20 @@ EXCHANGE_WRITE = workflow.ActivityConfig(
         maximum_attempts=20,
     ),
 )
-# Calls to a position's guard wait while it replaces protective orders on the exchange.
-GUARD = workflow.ActivityConfig(
+# Calls to a position's guard wait while it replaces protective orders on the exchange; they
+# run on their own task queue (workers/worker.py) so waiting calls never starve the guard.
+_GUARD = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=5),
     heartbeat_timeout=timedelta(seconds=10),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10),
 )
+
+
+def guard_call() -> workflow.ActivityConfig:
+    """The activity options of a call to a guard, from inside a workflow."""
+    return _GUARD | workflow.ActivityConfig(
+        task_queue=guard_calls_queue(workflow.info().task_queue)
+    )
 
 
 async def load_context(broker_id: int, symbol: str) -> TradingContext:
@@ -103,7 +111,7 @@ class OrderPath:
                     symbol=intent.symbol,
                     request_id=f"{workflow.info().workflow_id}/hold",
                 ),
-                **GUARD,
+                **guard_call(),
             )
             held_position = held.position_id
         resumed = None
@@ -119,7 +127,7 @@ class OrderPath:
                         request_id=f"{workflow.info().workflow_id}/resume",
                         hold_id=f"{workflow.info().workflow_id}/hold",
                     ),
-                    **GUARD,
+                    **guard_call(),
                 )
         if resumed is not None and resumed.status not in ("applied", "none", "closed"):
             outcome.outcome += f"; {resumed.message}"
@@ -130,7 +138,7 @@ class OrderPath:
                     position_id=outcome.position_id,
                     request_id=f"{workflow.info().workflow_id}/protect",
                 ),
-                **GUARD,
+                **guard_call(),
             )
             if protection.status != "none":
                 outcome.outcome += f"; {protection.message}"

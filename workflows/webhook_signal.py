@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookSignalInput,
         WebhookSignalResult,
     )
-    from workflows.order_path import DATABASE, GUARD, OrderPath, load_context
+    from workflows.order_path import DATABASE, OrderPath, guard_call, load_context
 
 # What a stop-loss / take-profit update's answer means for the webhook record.
 PROTECTION_FAILURES = ("rejected", "restored", "unprotected", "closed", "failed")
@@ -117,7 +117,7 @@ class WebhookSignalWorkflow:
                     source="webhook",
                 ),
             ),
-            **GUARD,
+            **guard_call(),
         )
         if answer.status in PROTECTION_FAILURES:
             raise ApplicationError(answer.message, type="ProtectionNotUpdated", non_retryable=True)
