@@ -46,27 +46,25 @@ CONTEXT = workflow.LocalActivityConfig(
         maximum_attempts=5,
     ),
 )
-EXCHANGE_READ = workflow.ActivityConfig(
-    schedule_to_close_timeout=timedelta(minutes=10),
-    start_to_close_timeout=timedelta(seconds=30),
-    heartbeat_timeout=timedelta(seconds=5),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=10,
-    ),
-)
+
+
+def _exchange_call(attempts: int) -> workflow.ActivityConfig:
+    """An exchange call: retried with backoff, given up after 10 minutes in all."""
+    return workflow.ActivityConfig(
+        schedule_to_close_timeout=timedelta(minutes=10),
+        start_to_close_timeout=timedelta(seconds=30),
+        heartbeat_timeout=timedelta(seconds=5),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            maximum_interval=timedelta(seconds=30),
+            maximum_attempts=attempts,
+        ),
+    )
+
+
+EXCHANGE_READ = _exchange_call(10)
 # A placement may be retried only because the retry looks the client order id up first.
-EXCHANGE_WRITE = workflow.ActivityConfig(
-    schedule_to_close_timeout=timedelta(minutes=10),
-    start_to_close_timeout=timedelta(seconds=30),
-    heartbeat_timeout=timedelta(seconds=5),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=20,
-    ),
-)
+EXCHANGE_WRITE = _exchange_call(20)
 # Calls to a position's guard wait while it replaces protective orders on the exchange; they
 # run on their own task queue (workers/worker.py) so waiting calls never starve the guard.
 _GUARD = workflow.ActivityConfig(

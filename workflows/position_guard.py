@@ -89,6 +89,7 @@ class PositionGuardWorkflow:
         self._holds: dict[str, datetime] = dict(guard.holds)
         self._retry_at: datetime | None = None
         self._lifted = False  # protective orders cancelled in the current batch
+        self._retrying = False  # an outage left them off: retry until a pass succeeds
         self._seq: int | None = guard.seq
 
     # -- messages ------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class PositionGuardWorkflow:
             self._lifted = False
             try:
                 closed = await self._handle(batch)
+                self._retrying = False
             except ActivityError as error:
                 # The exchange stayed unreachable through the retries: say so to every
                 # caller, and rather than fail the guard, try again in a minute when the
@@ -179,7 +181,8 @@ class PositionGuardWorkflow:
         self._fail(batch, reason)
         if failure_type(error) == "PositionGone":  # its broker was deleted
             return True
-        if self._lifted and not self._holds:
+        if (self._lifted or self._retrying) and not self._holds:
+            self._retrying = True
             self._retry_at = workflow.now() + RETRY_AFTER
             await workflow.execute_local_activity_method(
                 ProtectionActivities.flag_protection,
