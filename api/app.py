@@ -13,6 +13,7 @@ from api.events import EventHub
 from api.routes import (
     auth,
     brokers,
+    candles,
     exchanges,
     health,
     history,
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
         exchanges,
         brokers,
         symbols,
+        candles,
         history,
         protection,
         orders,

@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on Base.metadata."""
 
 from db.models.brokers import Broker
+from db.models.candles import CandleRow
 from db.models.events import Event
 from db.models.markets import MarketRow, SymbolSync
 from db.models.orders import Order, Position
@@ -11,6 +12,7 @@ from db.models.webhooks import Webhook, WebhookClaim
 __all__ = [
     "AuthSession",
     "Broker",
+    "CandleRow",
     "Event",
     "MarketRow",
     "Order",

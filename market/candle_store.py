@@ -1,0 +1,54 @@
+"""Closed candles in the database: stored once each (a stream and a backfill may both bring
+the same one), read back newest last. Only closed candles are kept: they are what strategies
+and backtests see."""
+
+from typing import Literal, get_args
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import CandleRow
+from db.upsert import insert_ignore
+from exchanges.types import Candle
+
+# Binance's kline intervals: what the feed can stream.
+Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
+TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
+
+
+async def store_closed(
+    session: AsyncSession, symbol: str, timeframe: str, candles: list[Candle], source: str
+) -> int:
+    """Stores the closed ones not stored yet; returns how many were new."""
+    added = 0
+    for candle in candles:
+        if not candle.closed:
+            continue
+        added += await insert_ignore(
+            session,
+            CandleRow,
+            {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "open_time": candle.open_time,
+                "open": candle.open,
+                "high": candle.high,
+                "low": candle.low,
+                "close": candle.close,
+                "volume": candle.volume,
+                "source": source,
+            },
+            ["symbol", "timeframe", "open_time"],
+        )
+    return added
+
+
+async def latest(session: AsyncSession, symbol: str, timeframe: str, limit: int) -> list[CandleRow]:
+    """The last `limit` stored candles, oldest first."""
+    rows = await session.scalars(
+        select(CandleRow)
+        .where(CandleRow.symbol == symbol, CandleRow.timeframe == timeframe)
+        .order_by(CandleRow.open_time.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
