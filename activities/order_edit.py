@@ -8,18 +8,17 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import as_application_error, business_error
+from activities.exchange_orders import OPEN_STATUSES, cancel_or_read
 from activities.heartbeat import heartbeating
 from activities.orders import apply_fill, copy_exchange_state
 from db.events import emit
 from db.models import Broker, Order
 from db.session import SessionFactory
-from exchanges.errors import ExchangeError, InvalidOrder, OrderNotFound
+from exchanges.errors import ExchangeError, OrderNotFound
 from exchanges.protocol import ExchangeConnector
 from exchanges.registry import BrokerNotFound, ConnectorRegistry
 from exchanges.types import ExchangeOrder, Market
 from trading.catalog import as_market, find_market
-
-OPEN_STATUSES = ("open", "partially_filled")
 
 
 class OrderView(BaseModel):
@@ -120,19 +119,7 @@ class OrderEditActivities:
 
 
 async def _cancel(connector: ExchangeConnector, order: Order) -> ExchangeOrder:
-    ids = (
-        {"exchange_order_id": order.exchange_order_id}
-        if order.exchange_order_id
-        else {"client_order_id": order.client_order_id}
-    )
-    try:
-        return await connector.cancel_order(order.symbol, **ids)
-    except (OrderNotFound, InvalidOrder) as refused:
-        # Not cancelable any more: filled meanwhile, or canceled by an earlier attempt.
-        try:
-            answer = await connector.fetch_order(order.symbol, **ids)
-        except OrderNotFound:
-            raise refused from None
-        if answer.status in OPEN_STATUSES:
-            raise refused from None
-        return answer
+    answer = await cancel_or_read(connector, order)
+    if answer is None:
+        raise OrderNotFound(f"order {order.client_order_id} is not on the exchange")
+    return answer

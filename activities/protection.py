@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.errors import as_application_error, business_error
+from activities.exchange_orders import cancel_or_read, lookup
 from activities.heartbeat import heartbeating
 from activities.orders import apply_fill, client_order_id, copy_exchange_state
 from activities.trading import place_exactly_once
@@ -18,7 +19,7 @@ from db.events import emit
 from db.models import Broker, Order, Position
 from db.session import SessionFactory
 from db.upsert import insert_ignore
-from exchanges.errors import ExchangeError, InvalidOrder, OrderNotFound
+from exchanges.errors import ExchangeError, OrderNotFound
 from exchanges.protocol import ExchangeConnector
 from exchanges.registry import ConnectorRegistry
 from exchanges.types import ExchangeOrder, Market, OcoRequest, OrderRequest
@@ -93,7 +94,7 @@ class ProtectionActivities:
             connector = await self._connectors.for_broker(position.broker_id)
             market = await self._market(connector, position.symbol)
             for order in legs:
-                answer = await heartbeating(_lookup(connector, order))
+                answer = await heartbeating(lookup(connector, order))
                 if answer is None and order.status == "pending":
                     # A placement that never reached the exchange (its retries ran out):
                     # it must not count as live protection. The guard places one at a time,
@@ -352,31 +353,8 @@ async def _source(session: AsyncSession, position_id: int) -> str:
     return source or "manual"
 
 
-async def _lookup(connector: ExchangeConnector, order: Order) -> ExchangeOrder | None:
-    try:
-        if order.exchange_order_id is not None:
-            return await connector.fetch_order(
-                order.symbol, exchange_order_id=order.exchange_order_id
-            )
-        return await connector.fetch_order(order.symbol, client_order_id=order.client_order_id)
-    except OrderNotFound:
-        return None  # never reached the exchange (a pending row): nothing to cancel
-
-
-async def _cancel(connector: ExchangeConnector, order: Order) -> ExchangeOrder | None:
-    try:
-        if order.exchange_order_id is not None:
-            return await connector.cancel_order(
-                order.symbol, exchange_order_id=order.exchange_order_id
-            )
-        return await connector.cancel_order(order.symbol, client_order_id=order.client_order_id)
-    except (OrderNotFound, InvalidOrder):
-        # Already done (filled, or cancelled with its OCO sibling; Bitget says "invalid"):
-        # read what happened.
-        answer = await _lookup(connector, order)
-        if answer is None:
-            return _never_placed(order)
-        return answer
+async def _cancel(connector: ExchangeConnector, order: Order) -> ExchangeOrder:
+    return await cancel_or_read(connector, order) or _never_placed(order)
 
 
 def _never_placed(order: Order) -> ExchangeOrder:
