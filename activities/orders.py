@@ -42,6 +42,7 @@ class NewOrder(BaseModel):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     webhook_id: int | None = None
+    strategy_id: int | None = None
 
 
 class RecordedOrder(BaseModel):
@@ -183,6 +184,7 @@ async def apply_fill(
                 side="long",
                 status="open",
                 opened_webhook_id=webhook_id,
+                opened_strategy_id=order.strategy_id,
                 opened_at=utcnow(),
                 **PositionState().model_dump(),
             )

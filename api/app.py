@@ -11,15 +11,18 @@ from temporalio.client import Client
 
 from api.events import EventHub
 from api.routes import (
+    assistant,
     auth,
     brokers,
     candles,
     exchanges,
+    feed,
     health,
     history,
     live,
     orders,
     protection,
+    strategies,
     symbols,
     tradingview,
 )
@@ -78,11 +81,14 @@ def create_app(runtime: Runtime, temporal_client: Client | None = None) -> FastA
         brokers,
         symbols,
         candles,
+        feed,
         history,
         protection,
         orders,
         live,
         tradingview,
+        assistant,
+        strategies,
     ):
         app.include_router(module.router)
     mount_dashboard(app)

@@ -47,6 +47,7 @@ class OrderOut(BaseModel):
     exchange_order_id: str | None
     position_id: int | None
     webhook_id: int | None
+    strategy_id: int | None
     workflow_id: str | None
     workflow_url: str | None
     error: str | None
@@ -88,6 +89,7 @@ class PositionOut(BaseModel):
     protection: str
     protection_error: str | None
     opened_webhook_id: int | None
+    opened_strategy_id: int | None
     opened_at: datetime
     closed_at: datetime | None
 

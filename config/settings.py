@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     market: MarketMode = "auto"
     binance_ws_url: str = "wss://stream.binance.com:9443"
     binance_rest_url: str = "https://api.binance.com"
+    # The heartbeat streams these (comma-separated) plus whatever active strategies need.
+    heartbeat_symbols: str = "BTCUSDT"
+    heartbeat_timeframes: str = "1m,3m,5m,15m,1h,4h"
+    # Binance cuts a stream connection at 24 h: the heartbeat reconnects on its own before.
+    heartbeat_reconnect_after: float = Field(default=23.5 * 3600, gt=0)
+    # Closed candles loaded per symbol and timeframe on a first start (the charts' history).
+    heartbeat_history: int = Field(default=240, ge=1, le=1000)
+    # Seconds between two reads of the symbols and timeframes active strategies need.
+    heartbeat_strategy_refresh: float = Field(default=30.0, gt=0)
     # An accepted alert whose workflow could not start within this many seconds (Temporal
     # down) is not traded any more: a stale signal is worse than none.
     webhook_max_delay: float = Field(default=600.0, gt=0)
@@ -42,6 +51,13 @@ class Settings(BaseSettings):
     exchange_timeout: float = Field(default=10.0, gt=0)
     # Seconds between two reconciliation passes of a broker (its Temporal Schedule).
     reconcile_interval: float = Field(default=10.0, ge=1)
+    # Strategies: how many a user may have active, and the sandbox that runs their code
+    # (worker processes, and limits per call).
+    max_active_strategies: int = Field(default=20, ge=0)
+    sandbox_processes: int = Field(default=2, ge=1)
+    sandbox_wall_seconds: float = Field(default=5.0, gt=0)
+    sandbox_cpu_seconds: int = Field(default=5, ge=1)
+    sandbox_memory_mb: int = Field(default=512, ge=128)
     log_level: str = "INFO"
     # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
     worker_shutdown_grace: float = Field(default=30.0, ge=0)

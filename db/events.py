@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Event
 
 CHANNEL = "aristobot_events"
-TOPICS = ("webhook", "order", "position", "broker", "symbol_sync")
+TOPICS = ("webhook", "order", "position", "broker", "symbol_sync", "strategy")
 
 
 async def emit(session: AsyncSession, user_id: int, topic: str, resource_id: int) -> None:

@@ -2,6 +2,7 @@
 the same one), read back newest last. Only closed candles are kept: they are what strategies
 and backtests see."""
 
+from datetime import datetime
 from typing import Literal, get_args
 
 from sqlalchemy import select
@@ -14,6 +15,14 @@ from exchanges.types import Candle
 # Binance's kline intervals: what the feed can stream.
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
 TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def timeframe_seconds(timeframe: str) -> int:
+    """1m -> 60, 4h -> 14400."""
+    if timeframe not in TIMEFRAMES:
+        raise ValueError(f"unknown timeframe {timeframe!r}: one of {', '.join(TIMEFRAMES)}")
+    return int(timeframe[:-1]) * _UNIT_SECONDS[timeframe[-1]]
 
 
 async def store_closed(
@@ -48,6 +57,24 @@ async def latest(session: AsyncSession, symbol: str, timeframe: str, limit: int)
     rows = await session.scalars(
         select(CandleRow)
         .where(CandleRow.symbol == symbol, CandleRow.timeframe == timeframe)
+        .order_by(CandleRow.open_time.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
+
+
+async def until(
+    session: AsyncSession, symbol: str, timeframe: str, last: datetime, limit: int
+) -> list[CandleRow]:
+    """The `limit` stored candles up to and including the one opened at `last`, oldest
+    first: what a strategy evaluated on that candle sees."""
+    rows = await session.scalars(
+        select(CandleRow)
+        .where(
+            CandleRow.symbol == symbol,
+            CandleRow.timeframe == timeframe,
+            CandleRow.open_time <= last,
+        )
         .order_by(CandleRow.open_time.desc())
         .limit(limit)
     )

@@ -22,7 +22,21 @@ from market.binance_public import BinancePublic
 from market.simulated import simulated_candles, simulated_price, simulated_range
 
 RETRY_BINANCE_AFTER = 60.0
-INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+# Binance's kline intervals (market/candle_store.TIMEFRAMES) in seconds.
+INTERVAL_SECONDS = {
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "8h": 28800,
+    "12h": 43200,
+    "1d": 86400,
+}
 
 
 class PriceSource:

@@ -33,7 +33,58 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("--password-stdin", action="store_true", required=True)
     create.add_argument("--admin", action="store_true")
+    backtest = commands.add_parser("backtest", help="run a strategy over past candles offline")
+    backtest.add_argument("--strategy", required=True, metavar="FILE.py")
+    backtest.add_argument("--candles", required=True, metavar="FILE.csv")
+    backtest.add_argument("--symbol", required=True)
+    backtest.add_argument("--timeframe", required=True)
+    backtest.add_argument("--cash", default="10000")
+    backtest.add_argument("--fee", default="0.001")
+    backtest.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _backtest(args: argparse.Namespace) -> None:
+    import json
+    from decimal import Decimal, InvalidOperation
+    from pathlib import Path
+
+    from strategies.backtest import load_candles_csv, run_backtest
+    from strategies.loader import StrategyRuntimeError
+
+    try:
+        cash, fee = Decimal(args.cash), Decimal(args.fee)
+    except InvalidOperation:
+        raise CliError("--cash and --fee must be numbers, e.g. --cash 10000 --fee 0.001") from None
+    path = Path(args.strategy)
+    try:
+        code = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the strategy file {path}: {exc}") from None
+    try:
+        candles = load_candles_csv(args.candles)
+        result = run_backtest(code, candles, args.symbol, args.timeframe, cash, fee)
+    except StrategyRuntimeError as exc:
+        raise CliError(f"{path.name} {exc}" if exc.line else f"{path.name}: {exc}") from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result))
+        return
+    metrics = result["metrics"]
+    print(
+        f"{result['symbol']} {result['timeframe']}, {result['candles']} candles "
+        f"{result['start']} .. {result['end']}\n"
+        f"trades {metrics['trades']}, win rate {_percent(metrics['win_rate'])}, "
+        f"profit factor {metrics['profit_factor']}, sharpe {metrics['sharpe']}\n"
+        f"return {_percent(metrics['total_return'])}, max drawdown "
+        f"{_percent(metrics['max_drawdown'])}, final equity {result['final_equity']}"
+        + (" (open position marked to the last close)" if result["open_position"] else "")
+    )
+
+
+def _percent(ratio: str) -> str:
+    return f"{float(ratio) * 100:.2f}%"
 
 
 async def _user_create(settings: Settings, username: str, is_admin: bool) -> int:
@@ -62,12 +113,13 @@ async def _serve(
     *,
     api: bool,
     worker: bool,
+    heartbeat: bool = False,
     host: str | None = None,
     port: int | None = None,
 ) -> None:
     from workers.stack import Stack, stop_on_signals
 
-    stack = Stack(settings, api=api, worker=worker, host=host, port=port)
+    stack = Stack(settings, api=api, worker=worker, heartbeat=heartbeat, host=host, port=port)
     stop = stop_on_signals()
     try:
         await stack.start()
@@ -95,8 +147,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve(settings, api=True, worker=False, host=args.host, port=args.port))
     elif args.command == "worker":
         asyncio.run(_serve(settings, api=False, worker=True))
+    elif args.command == "backtest":
+        _backtest(args)
     elif args.command == "heartbeat":
-        raise CliError("the heartbeat (candle feed) is not part of this version yet")
+        asyncio.run(_serve(settings, api=False, worker=False, heartbeat=True))
     return 0
 
 

@@ -1,5 +1,6 @@
-"""`aristobot dev`: everything on one machine — Temporal dev server, migrations, the API
-in this process and a worker child process; Ctrl-C stops all of it, in order."""
+"""`aristobot dev`: everything on one machine — Temporal dev server, migrations, the API and
+the heartbeat (market feed) in this process and a worker child process; Ctrl-C stops all of
+it, in order."""
 
 import asyncio
 import contextlib
@@ -85,7 +86,7 @@ async def run_dev(settings: Settings, host: str | None, port: int | None) -> Non
         server.start()
     # The API serves in this process; the worker runs in a child process so a busy worker
     # never delays the answer to a webhook (the same split as in production).
-    stack = Stack(settings, host=host, port=port, worker=False)
+    stack = Stack(settings, host=host, port=port, worker=False, heartbeat=True)
     supervisor: asyncio.Task[None] | None = None
     try:
         if server is not None:

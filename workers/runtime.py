@@ -1,6 +1,8 @@
 """The shared dependencies of a process, built once from settings."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,6 +14,47 @@ from exchanges.registry import ConnectorRegistry
 from market.source import PriceSource, create_price_source
 
 
+class LazySandbox:
+    """The strategy sandbox pool, started on first use: processes that never run a strategy
+    (an API without validations, the heartbeat) spawn no sandbox children."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+
+    async def call(self, function: str, request: dict[str, Any]) -> dict[str, Any]:
+        pool = self._pool or await self._start()
+        answer: dict[str, Any] = await pool.call(function, request)
+        return answer
+
+    def status(self) -> dict[str, Any]:
+        return self._pool.status() if self._pool is not None else {"alive": 0}
+
+    async def _start(self) -> Any:
+        from sandbox import SandboxLimits, StrategySandbox
+
+        async with self._lock:
+            if self._pool is None:
+                settings = self._settings
+                pool = StrategySandbox(
+                    size=settings.sandbox_processes,
+                    limits=SandboxLimits(
+                        wall_seconds=settings.sandbox_wall_seconds,
+                        cpu_seconds=settings.sandbox_cpu_seconds,
+                        memory_mb=settings.sandbox_memory_mb,
+                    ),
+                )
+                await pool.start()
+                self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -20,6 +63,10 @@ class Runtime:
     vault: Vault
     prices: PriceSource
     connectors: ConnectorRegistry
+    sandbox: LazySandbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sandbox = LazySandbox(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
@@ -39,6 +86,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.sandbox.close()
         await self.prices.close()
         await self.connectors.aclose()
         await self.engine.dispose()

@@ -1,5 +1,5 @@
-"""Runs the API server and/or a worker in this process (used by `aristobot dev`, `api`,
-`worker`, the tests and the benchmarks: one code path for all of them)."""
+"""Runs the API server, a worker and/or the heartbeat in this process (used by `aristobot
+dev`, `api`, `worker`, `heartbeat`, the tests and the benchmarks: one code path for all)."""
 
 import asyncio
 import contextlib
@@ -13,6 +13,8 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from config.settings import Settings
+from market.heartbeat import Heartbeat
+from workers.candle_sink import StrategyRunnerSink
 from workers.runtime import Runtime
 from workers.schedules import ensure_all
 from workers.temporal import connect, ensure_search_attributes
@@ -53,11 +55,15 @@ class Stack:
         worker: bool = True,
         host: str | None = None,
         port: int | None = None,
+        heartbeat: bool = False,
     ) -> None:
         self.settings = settings
         self.host = host or settings.host
         self.port = settings.port if port is None else port
         self._want_api, self._want_worker = api, worker
+        self._want_heartbeat = heartbeat
+        self.heartbeat: Heartbeat | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self.runtime: Runtime | None = None
         self.client: Client | None = None
         self.workers: list[Worker] = []
@@ -83,6 +89,11 @@ class Stack:
                 self.settings.reconcile_every,
             )
             self._tasks.extend(asyncio.create_task(worker.run()) for worker in self.workers)
+        if self._want_heartbeat:
+            sink = StrategyRunnerSink(self.settings, self.runtime.sessions, self.client)
+            self.heartbeat = Heartbeat(self.settings, self.runtime.sessions, sink)
+            self._heartbeat_task = asyncio.create_task(self.heartbeat.run())
+            self._tasks.append(self._heartbeat_task)
         if self._want_api:
             app = create_app(self.runtime, self.client)
             config = uvicorn.Config(
@@ -132,6 +143,8 @@ class Stack:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
+        if self._heartbeat_task is not None:  # it runs until cancelled
+            self._heartbeat_task.cancel()
         # Waits up to the graceful-shutdown timeout for in-flight activities.
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
         for task in self._tasks:

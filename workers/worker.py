@@ -10,6 +10,7 @@ from activities.order_edit import OrderEditActivities
 from activities.orders import OrderActivities
 from activities.protection import ProtectionActivities
 from activities.reconcile import ReconcileActivities
+from activities.strategies import StrategyActivities
 from activities.symbols import SymbolActivities
 from activities.trading import TradingActivities
 from activities.webhooks import WebhookActivities
@@ -19,6 +20,8 @@ from workflows.manual_order import ManualOrderWorkflow
 from workflows.order_edit import CancelOrderWorkflow, ReplaceOrderWorkflow
 from workflows.position_guard import PositionGuardWorkflow
 from workflows.reconcile import ReconcileBrokerWorkflow
+from workflows.strategy_action import StrategyActionWorkflow
+from workflows.strategy_runner import StrategyRunnerWorkflow
 from workflows.symbol_sync import SymbolSyncWorkflow
 from workflows.webhook_signal import WebhookSignalWorkflow
 
@@ -61,6 +64,7 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
         runtime.sessions, runtime.connectors, runtime.vault.install_salt
     )
     guards = GuardCalls(runtime.sessions, client, queue)
+    strategies = StrategyActivities(runtime.sessions, trading, runtime.sandbox, client, queue)
     return Worker(
         client,
         task_queue=queue,
@@ -72,6 +76,8 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             ManualOrderWorkflow,
             CancelOrderWorkflow,
             ReplaceOrderWorkflow,
+            StrategyRunnerWorkflow,
+            StrategyActionWorkflow,
         ],
         activities=[
             trading.load_trading_context,
@@ -94,6 +100,8 @@ def build_worker(client: Client, runtime: Runtime, task_queue: str | None = None
             protection.save_protection,
             protection.flag_protection,
             guards.wake_guards,
+            strategies.active_strategies,
+            strategies.evaluate_strategy,
         ],
         # A restart waits for an in-flight order activity instead of cutting it in half.
         graceful_shutdown_timeout=timedelta(seconds=runtime.settings.worker_shutdown_grace),

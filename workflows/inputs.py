@@ -95,6 +95,7 @@ class OrderIntent(BaseModel):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     webhook_id: int | None = None
+    strategy_id: int | None = None
 
 
 class OrderOutcome(BaseModel):

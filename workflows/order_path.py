@@ -161,6 +161,7 @@ class OrderPath:
                 stop_loss=intent.stop_loss if intent.side == "buy" else None,
                 take_profit=intent.take_profit if intent.side == "buy" else None,
                 webhook_id=intent.webhook_id,
+                strategy_id=intent.strategy_id,
             ),
             **DATABASE,
         )

@@ -40,6 +40,7 @@ async def list_orders(
     symbol: str | None = None,
     status: str | None = None,
     source: str | None = None,
+    strategy_id: int | None = None,
     limit: int = Limit,
     offset: int = Offset,
 ) -> Page[OrderOut]:
@@ -52,6 +53,8 @@ async def list_orders(
         query = query.where(Order.status == status)
     if source:
         query = query.where(Order.source == source)
+    if strategy_id is not None:
+        query = query.where(Order.strategy_id == strategy_id)
     rows, total = await _page(session, query.order_by(Order.id.desc()), limit, offset)
     return Page(
         items=[OrderOut.of(o, runtime.settings) for o in rows],

@@ -1,11 +1,12 @@
-"""GET /api/ws: the dashboard's live feed of webhook, order and position changes, and of
-the prices of the user's open positions."""
+"""GET /api/ws: the dashboard's live feed of webhook, order and position changes, of the
+prices of the user's open positions, and of new closed candles and the market feed's status."""
 
 import asyncio
 import contextlib
 
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 
+from api.candle_feed import CandleFeed
 from api.deps import websocket_user
 from api.events import EventHub
 from api.price_feed import PriceFeed
@@ -25,6 +26,14 @@ def price_feed(app: FastAPI) -> PriceFeed:
     return feed
 
 
+def candle_feed(app: FastAPI) -> CandleFeed:
+    """The process's candle push, made on first use (it runs only while feeds are open)."""
+    feed: CandleFeed | None = getattr(app.state, "candle_feed", None)
+    if feed is None:
+        feed = app.state.candle_feed = CandleFeed(app.state.runtime)
+    return feed
+
+
 @router.websocket("/api/ws")
 async def live_feed(websocket: WebSocket) -> None:
     user = await websocket_user(websocket)
@@ -39,6 +48,8 @@ async def live_feed(websocket: WebSocket) -> None:
     prices = price_feed(websocket.app)
     await websocket.send_json({"topic": "hello", "data": {"user": user.username}})
     prices.watch(user.id, queue)
+    candles = candle_feed(websocket.app)
+    candles.watch(queue)
     receiver = asyncio.create_task(_drain_client(websocket))
     loop = asyncio.get_running_loop()
     recheck_at = loop.time() + RECHECK_SESSION
@@ -64,6 +75,7 @@ async def live_feed(websocket: WebSocket) -> None:
     finally:
         hub.unsubscribe(user.id, queue)
         prices.unwatch(user.id, queue)
+        candles.unwatch(queue)
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await receiver

@@ -32,6 +32,9 @@ class Order(Base):
     broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"), index=True)
     position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"), index=True)
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id"))
+    strategy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategies.id", ondelete="SET NULL"), index=True
+    )
     symbol: Mapped[str] = mapped_column(String(40))
     side: Mapped[str] = mapped_column(String(4))
     type: Mapped[str] = mapped_column(String(20))
@@ -102,6 +105,9 @@ class Position(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     fees_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     opened_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id"))
+    opened_strategy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategies.id", ondelete="SET NULL"), index=True
+    )
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
@@ -35,6 +36,10 @@ class MarketState:
     ticker_delay: float = 0.0
     ticker_requests: int = 0
     ticker_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    # Kline rows set by the test per (symbol, interval), as /api/v3/klines answers them
+    # (tests/fakes/binance_stream.kline_row): served instead of the tape's 1m klines.
+    klines: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
+    kline_requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.tape = [(0, symbol, price) for symbol, price in self.prices.items()]
@@ -76,8 +81,15 @@ def create_app(state: MarketState) -> FastAPI:
         symbol: str,
         interval: str,
         startTime: int | None = None,
+        endTime: int | None = None,
         limit: int = Query(default=500, le=1000),
     ):
+        state.kline_requests.append(
+            {"symbol": symbol, "interval": interval, "startTime": startTime, "limit": limit}
+        )
+        explicit = state.klines.get((symbol, interval))
+        if explicit is not None:
+            return _window(explicit, startTime, endTime, limit)
         if symbol not in state.prices:
             return JSONResponse(INVALID_SYMBOL, status_code=400)
         if interval != "1m":
@@ -111,6 +123,18 @@ def create_app(state: MarketState) -> FastAPI:
         return rows[:limit]
 
     return app
+
+
+def _window(
+    rows: list[list[Any]], start: int | None, end: int | None, limit: int
+) -> list[list[Any]]:
+    """Binance's rule: from `startTime` the first `limit` rows, else the last `limit`."""
+    chosen = [
+        r
+        for r in sorted(rows, key=lambda r: int(r[0]))
+        if (start is None or r[0] >= start) and (end is None or r[0] <= end)
+    ]
+    return chosen[:limit] if start is not None else chosen[-limit:]
 
 
 def _price_before(state: MarketState, symbol: str, ms: int) -> Decimal:

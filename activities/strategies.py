@@ -1,0 +1,463 @@
+"""Evaluating one strategy on one closed candle (the runner's activity): read what the
+strategy may know (candles, position, balance, its kept `vars`), run its code in the sandbox,
+record the decision once, and start the workflow that acts on it.
+
+Exactly once per (strategy, candle): the evaluation row is unique on both; a retried
+activity finds the row and only (re)starts the action workflow, whose id comes from the
+strategy and the candle, so Temporal refuses a second one."""
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from loguru import logger
+from pydantic import BaseModel
+from sqlalchemy import select
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.orders import open_position
+from activities.trading import SnapshotRequest, TradingActivities, TradingContextRequest
+from db.base import utcnow
+from db.events import emit
+from db.models import Order, Strategy, StrategyEvaluation, User
+from db.session import SessionFactory
+from db.upsert import insert_ignore
+from market.candle_store import timeframe_seconds, until
+from sandbox import StrategyFailed
+from workflows.inputs import OrderIntent, ProtectRequest
+from workflows.manual_inputs import CANCEL_ORDER, CancelInput, cancel_workflow_id
+from workflows.search_attributes import order_attributes
+from workflows.strategy_inputs import (
+    STRATEGY_ACTION,
+    EvaluationRequest,
+    EvaluationResult,
+    StrategyActionInput,
+    action_workflow_id,
+)
+
+# Candles a strategy sees: enough for long indicators, bounded so a call stays small.
+HISTORY = 1000
+# Kept between candles (`self.vars`): small state, not a data store.
+MAX_VARS_BYTES = 64 * 1024
+# How long an evaluation waits for the previous decision's workflow to end.
+PREVIOUS_ACTION_WAIT = 20.0
+PENDING_ENTRY = ("pending", "open", "partially_filled")
+
+
+class ActiveRequest(BaseModel):
+    symbol: str
+    timeframe: str
+    open_time: datetime
+
+
+class Sandbox(Protocol):
+    """What the activities need of the sandbox pool (sandbox.StrategySandbox)."""
+
+    async def call(self, function: str, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class StrategyActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        trading: TradingActivities,
+        sandbox: Sandbox,
+        client: Client,
+        task_queue: str,
+    ) -> None:
+        self._sessions = sessions
+        self._trading = trading
+        self._sandbox = sandbox
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn
+    async def active_strategies(self, request: ActiveRequest) -> list[int]:
+        """The strategies to evaluate on this candle: active on its market and timeframe
+        since before it closed (activating never trades on a candle already past)."""
+        closed_at = request.open_time + timedelta(seconds=timeframe_seconds(request.timeframe))
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Strategy.id)
+                .where(
+                    Strategy.status == "active",
+                    Strategy.symbol == request.symbol,
+                    Strategy.timeframe == request.timeframe,
+                    Strategy.activated_at <= closed_at,
+                )
+                .order_by(Strategy.id)
+            )
+            return list(rows)
+
+    @activity.defn
+    async def evaluate_strategy(self, request: EvaluationRequest) -> EvaluationResult:
+        async with self._sessions() as session:
+            strategy = await session.get(Strategy, request.strategy_id)
+            done = await _evaluation(session, request)
+        if done is not None:
+            return await self._resume(done)
+        if strategy is None or not _still_runs(strategy, request):
+            return EvaluationResult(
+                strategy_id=request.strategy_id, action="skipped", message="not active"
+            )
+        waiting = await self._previous_action_running(strategy)
+        if waiting is not None:
+            return await self._record(strategy, request, "none", {"message": waiting}, None, None)
+        try:
+            state = await self._state(strategy, request)
+        except _NoCandle as missing:
+            return EvaluationResult(strategy_id=strategy.id, action="skipped", message=str(missing))
+        try:
+            answer = await self._sandbox.call("decide", state)
+        except StrategyFailed as failure:
+            return await self._fail(strategy, request, failure.reason)
+        return await self._act(strategy, request, state, answer)
+
+    # --- reading what the strategy may know -------------------------------------------
+
+    async def _state(self, strategy: Strategy, request: EvaluationRequest) -> dict[str, Any]:
+        assert strategy.broker_id is not None
+        async with self._sessions() as session:
+            candles = await until(
+                session, request.symbol, request.timeframe, request.open_time, HISTORY
+            )
+            if not candles or candles[-1].open_time != request.open_time:
+                raise _NoCandle(f"candle {request.open_time:%Y-%m-%d %H:%M} is not stored")
+            position = await open_position(session, strategy.broker_id, request.symbol)
+            entry = (
+                await session.scalars(
+                    select(Order.id).where(
+                        Order.strategy_id == strategy.id,
+                        Order.side == "buy",
+                        Order.status.in_(PENDING_ENTRY),
+                    )
+                )
+            ).first()
+        context = await self._trading.load_trading_context(
+            TradingContextRequest(broker_id=strategy.broker_id, symbol=request.symbol)
+        )
+        snapshot = await self._trading.fetch_market_snapshot(
+            SnapshotRequest(broker_id=strategy.broker_id, symbol=request.symbol, with_price=False)
+        )
+        quote = snapshot.balances.get(context.market.quote)
+        return {
+            "code": strategy.code,
+            "candles": [
+                [int(c.open_time.timestamp() * 1000), *map(str, _ohlcv(c))] for c in candles
+            ],
+            "position": {
+                "is_open": position is not None,
+                "qty": str(position.quantity) if position else "0",
+                "entry_price": str(position.entry_price) if position else None,
+            },
+            "pending_entry": entry is not None,
+            "pending_order_id": entry,
+            "balance": str(quote.free if quote else Decimal(0)),
+            "step": str(context.market.amount_step),
+            "stop_loss": _text(position.stop_loss) if position else None,
+            "take_profit": _text(position.take_profit) if position else None,
+            "vars": strategy.vars or {},
+            "params": {},
+        }
+
+    async def _previous_action_running(self, strategy: Strategy) -> str | None:
+        """A strategy is not asked again while the order its last decision started is still
+        being placed: it would see a flat position and buy twice."""
+        async with self._sessions() as session:
+            last = (
+                await session.scalars(
+                    select(StrategyEvaluation.workflow_id)
+                    .where(
+                        StrategyEvaluation.strategy_id == strategy.id,
+                        StrategyEvaluation.workflow_id.is_not(None),
+                    )
+                    .order_by(StrategyEvaluation.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        if last is None:
+            return None
+        # Usually a matter of seconds (fill, then stop-loss / take-profit placed): wait a
+        # little rather than skip the candle.
+        deadline = asyncio.get_running_loop().time() + PREVIOUS_ACTION_WAIT
+        while True:
+            try:
+                described = await self._client.get_workflow_handle(last).describe()
+            except Exception:  # unknown to Temporal (history removed): nothing is running
+                return None
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return None
+            if asyncio.get_running_loop().time() > deadline:
+                return f"not asked: the previous decision's workflow {last} is still running"
+            await asyncio.sleep(0.25)
+
+    # --- acting on the answer ----------------------------------------------------------
+
+    async def _act(
+        self,
+        strategy: Strategy,
+        request: EvaluationRequest,
+        state: dict[str, Any],
+        answer: dict[str, Any],
+    ) -> EvaluationResult:
+        action = str(answer.get("action", "none"))
+        decision = {**answer, "message": str(answer.get("message") or action)}
+        decision.pop("vars", None)
+        problem = _vars_problem(answer.get("vars"))
+        if problem is not None:
+            return await self._fail(strategy, request, problem)
+        stale = _staleness(request)
+        workflow_id, start = None, None
+        if action != "none" and stale is not None:
+            decision["message"] += f"; not traded: {stale}"
+        elif action == "cancel_entry" and state.get("pending_order_id") is not None:
+            workflow_id = cancel_workflow_id(int(state["pending_order_id"]))
+            start = {"workflow": CANCEL_ORDER, "input": {"order_id": state["pending_order_id"]}}
+        elif action in ("buy", "sell", "protect"):
+            workflow_id = action_workflow_id(
+                strategy.id, request.timeframe, _ms(request.open_time), action
+            )
+            start = {
+                "workflow": STRATEGY_ACTION,
+                "input": _action_input(strategy, request, answer, workflow_id).model_dump(
+                    mode="json"
+                ),
+            }
+        if start is not None:
+            decision["start"] = start
+        return await self._record(
+            strategy, request, action, decision, workflow_id, answer.get("vars")
+        )
+
+    async def _record(
+        self,
+        strategy: Strategy,
+        request: EvaluationRequest,
+        action: str,
+        decision: dict[str, Any],
+        workflow_id: str | None,
+        kept_vars: Any,
+    ) -> EvaluationResult:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            added = await insert_ignore(
+                session,
+                StrategyEvaluation,
+                {
+                    "strategy_id": strategy.id,
+                    "user_id": strategy.user_id,
+                    "symbol": request.symbol,
+                    "timeframe": request.timeframe,
+                    "candle_time": request.open_time,
+                    "version": strategy.version,
+                    "action": action,
+                    "decision": decision,
+                    "error": None,
+                    "workflow_id": workflow_id,
+                    "created_at": now,
+                },
+                ["strategy_id", "timeframe", "candle_time"],
+            )
+            if added:
+                row = await session.get(Strategy, strategy.id, with_for_update=True)
+                if row is not None:
+                    row.last_decision = _last_decision(decision, action, request, workflow_id)
+                    row.last_candle_at = request.open_time
+                    if isinstance(kept_vars, dict):
+                        row.vars = kept_vars
+                    await emit(session, row.user_id, "strategy", row.id)
+            done = await _evaluation(session, request)
+        assert done is not None
+        return await self._resume(done)
+
+    async def _fail(
+        self, strategy: Strategy, request: EvaluationRequest, reason: str
+    ) -> EvaluationResult:
+        """The strategy's own fault (crash, limit, blocked call): it stops with the reason,
+        the others keep running."""
+        logger.warning("strategy {} stopped: {}", strategy.id, reason)
+        async with self._sessions.begin() as session:
+            await insert_ignore(
+                session,
+                StrategyEvaluation,
+                {
+                    "strategy_id": strategy.id,
+                    "user_id": strategy.user_id,
+                    "symbol": request.symbol,
+                    "timeframe": request.timeframe,
+                    "candle_time": request.open_time,
+                    "version": strategy.version,
+                    "action": "error",
+                    "decision": None,
+                    "error": reason,
+                    "workflow_id": None,
+                    "created_at": utcnow(),
+                },
+                ["strategy_id", "timeframe", "candle_time"],
+            )
+            row = await session.get(Strategy, strategy.id, with_for_update=True)
+            if row is not None and row.status == "active":
+                row.status, row.error = "error", reason
+                row.last_candle_at = request.open_time
+                await emit(session, row.user_id, "strategy", row.id)
+        return EvaluationResult(strategy_id=strategy.id, action="error", message=reason)
+
+    async def _resume(self, evaluation: StrategyEvaluation) -> EvaluationResult:
+        """Starts the decision's workflow if it has one; a second start of the same id is
+        refused by Temporal, which makes retries safe."""
+        decision = evaluation.decision or {}
+        start = decision.get("start")
+        if start is not None and evaluation.workflow_id is not None:
+            await self._start(evaluation, start)
+        return EvaluationResult(
+            strategy_id=evaluation.strategy_id,
+            action=evaluation.action,
+            message=evaluation.error or str(decision.get("message", "")),
+            workflow_id=evaluation.workflow_id,
+        )
+
+    async def _start(self, evaluation: StrategyEvaluation, start: dict[str, Any]) -> None:
+        assert evaluation.workflow_id is not None
+        async with self._sessions() as session:
+            user = await session.get(User, evaluation.user_id)
+            strategy = await session.get(Strategy, evaluation.strategy_id)
+        argument: BaseModel = (
+            CancelInput.model_validate(start["input"])
+            if start["workflow"] == CANCEL_ORDER
+            else StrategyActionInput.model_validate(start["input"])
+        )
+        # Already started by an earlier attempt (or the dashboard's cancel): acted on once.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self._client.start_workflow(
+                start["workflow"],
+                argument,
+                id=evaluation.workflow_id,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=order_attributes(
+                    user=user.username if user else str(evaluation.user_id),
+                    broker_id=(strategy.broker_id or 0) if strategy else 0,
+                    symbol=evaluation.symbol,
+                    action=evaluation.action,
+                    source="strategy",
+                ),
+            )
+
+
+class _NoCandle(Exception):
+    pass
+
+
+async def _evaluation(session: Any, request: EvaluationRequest) -> StrategyEvaluation | None:
+    row: StrategyEvaluation | None = (
+        await session.scalars(
+            select(StrategyEvaluation).where(
+                StrategyEvaluation.strategy_id == request.strategy_id,
+                StrategyEvaluation.timeframe == request.timeframe,
+                StrategyEvaluation.candle_time == request.open_time,
+            )
+        )
+    ).first()
+    return row
+
+
+def _still_runs(strategy: Strategy, request: EvaluationRequest) -> bool:
+    return (
+        strategy.status == "active"
+        and strategy.broker_id is not None
+        and strategy.symbol == request.symbol
+        and strategy.timeframe == request.timeframe
+        and (strategy.last_candle_at is None or strategy.last_candle_at < request.open_time)
+    )
+
+
+def _action_input(
+    strategy: Strategy, request: EvaluationRequest, answer: dict[str, Any], workflow_id: str
+) -> StrategyActionInput:
+    assert strategy.broker_id is not None
+    action = answer["action"]
+    if action == "protect":
+        return StrategyActionInput(
+            strategy_id=strategy.id,
+            kind="protect",
+            broker_id=strategy.broker_id,
+            symbol=request.symbol,
+            protect=ProtectRequest(
+                request_id=f"{workflow_id}/protect",
+                stop_loss=_decimal(answer.get("stop_loss")),
+                take_profit=_decimal(answer.get("take_profit")),
+                source="strategy",
+            ),
+        )
+    buying = action == "buy"
+    price = _decimal(answer.get("price")) if buying else None
+    intent = OrderIntent(
+        user_id=strategy.user_id,
+        broker_id=strategy.broker_id,
+        symbol=request.symbol,
+        side="buy" if buying else "sell",
+        type="limit" if price is not None else "market",
+        source="strategy",
+        quantity=_decimal(answer.get("quantity")) if buying else None,
+        # Liquidate: everything the position holds.
+        percent=None if buying else Decimal(100),
+        price=price,
+        stop_loss=_decimal(answer.get("stop_loss")) if buying else None,
+        take_profit=_decimal(answer.get("take_profit")) if buying else None,
+        strategy_id=strategy.id,
+    )
+    return StrategyActionInput(strategy_id=strategy.id, kind="order", intent=intent)
+
+
+def _last_decision(
+    decision: dict[str, Any], action: str, request: EvaluationRequest, workflow_id: str | None
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "message": decision.get("message", ""),
+        "candle_time": request.open_time.isoformat(),
+        "at": utcnow().isoformat(),
+        "workflow_id": workflow_id,
+        **{k: decision.get(k) for k in ("quantity", "price", "stop_loss", "take_profit")},
+    }
+
+
+def _staleness(request: EvaluationRequest) -> str | None:
+    """A decision on a candle that closed long ago (a backlog after an outage) is recorded
+    but not traded: the market has moved on."""
+    seconds = timeframe_seconds(request.timeframe)
+    closed_at = request.open_time + timedelta(seconds=seconds)
+    late = (utcnow() - closed_at).total_seconds()
+    if late > max(2 * seconds, 120):
+        return f"the candle closed {int(late)} s ago"
+    return None
+
+
+def _vars_problem(kept: Any) -> str | None:
+    if kept is None or isinstance(kept, dict):
+        if kept is not None and len(json.dumps(kept)) > MAX_VARS_BYTES:
+            return f"self.vars is over {MAX_VARS_BYTES // 1024} KiB: keep small state only"
+        return None
+    return "self.vars must stay a dict"
+
+
+def _ohlcv(candle: Any) -> tuple[Decimal, ...]:
+    return (candle.open, candle.high, candle.low, candle.close, candle.volume)
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,170 @@
+"""Strategies trading live, with the real workflows on the Temporal dev server: closed
+candles signalled to the runner are evaluated once per strategy, in the sandbox, and their
+decisions become orders (source `strategy`) through the same order path as webhooks — on
+the paper exchange and on a fake exchange."""
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import StrategyEvaluation
+from exchanges.types import Candle
+from market.candle_store import store_closed, timeframe_seconds
+from tests.conftest import ApiUser, eventually
+from tests.venues import Venue
+from workers.runner_feed import RunnerSignals
+from workers.stack import Stack
+
+# Buys 10 % of the quote balance when flat (with a stop-loss and a target), sells once the
+# close is 5 % over the entry.
+BUY_THEN_TAKE_PROFIT = """
+from strategies import Strategy
+
+
+class BuyThenExit(Strategy):
+    def should_long(self):
+        return True
+
+    def go_long(self):
+        qty = self.qty_for(10)
+        self.buy = (qty, None)
+        self.stop_loss = (qty, self.close * 0.9)
+        self.take_profit = (qty, self.close * 1.2)
+
+    def update_position(self):
+        if self.close >= self.position.entry_price * 1.05:
+            self.liquidate()
+"""
+
+
+def minute(offset: int = 0) -> datetime:
+    """The open time of the current minute's candle (+ offset minutes): closing after the
+    strategy's activation, so the runner evaluates it."""
+    return period("1m", offset)
+
+
+def period(timeframe: str, offset: int = 0) -> datetime:
+    """The open time of the current candle of `timeframe` (+ offset candles)."""
+    seconds = timeframe_seconds(timeframe)
+    now = int(datetime.now(UTC).timestamp())
+    return datetime.fromtimestamp(now - now % seconds + offset * seconds, UTC)
+
+
+def candle(open_time: datetime, close: str) -> Candle:
+    price = D(close)
+    return Candle(
+        open_time=open_time,
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=D(1),
+        closed=True,
+    )
+
+
+async def create_strategy(user: ApiUser, code: str) -> dict[str, Any]:
+    response = await user.http.post(
+        "/api/strategies", json={"name": f"s-{secrets.token_hex(3)}", "code": code}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def activate(
+    user: ApiUser, strategy: dict[str, Any], broker: dict[str, Any], timeframe: str = "1m"
+) -> dict[str, Any]:
+    response = await user.http.post(
+        f"/api/strategies/{strategy['id']}/activate",
+        json={"broker_id": broker["id"], "symbol": "BTCUSDT", "timeframe": timeframe},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def close_candles(stack: Stack, timeframe: str, *candles: Candle) -> None:
+    """What the heartbeat does with each newly stored closed candle."""
+    assert stack.runtime is not None and stack.client is not None
+    async with stack.runtime.sessions.begin() as session:
+        await store_closed(session, "BTC/USDT", timeframe, list(candles), "binance")
+    signals = RunnerSignals(stack.client, stack.runtime.sessions, stack.settings.task_queue)
+    await signals.closed("BTC/USDT", timeframe, list(candles))
+
+
+async def evaluations(stack: Stack, strategy_id: int) -> int:
+    assert stack.runtime is not None
+    async with stack.runtime.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(StrategyEvaluation)
+            .where(StrategyEvaluation.strategy_id == strategy_id)
+        )
+    return int(count or 0)
+
+
+async def strategy_orders(user: ApiUser, strategy_id: int) -> list[dict[str, Any]]:
+    response = await user.http.get("/api/orders", params={"strategy_id": strategy_id})
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+# The runner is per market and timeframe: each case its own timeframe, so one case's candles
+# are not "already evaluated" for the next.
+@pytest.mark.parametrize(
+    ("venue", "timeframe"), [("paper", "5m"), ("binance", "15m")], indirect=["venue"]
+)
+async def test_decisions_become_orders_once(
+    venue: Venue, timeframe: str, user: ApiUser, stack: Stack
+) -> None:
+    venue.set_price("BTC/USDT", "50000")
+    broker = await venue.create_broker(user, {"USDT": "1000"}, trading_mode="strategies")
+    strategy = await create_strategy(user, BUY_THEN_TAKE_PROFIT)
+    await activate(user, strategy, broker, timeframe)
+
+    first = candle(period(timeframe), "50000")
+    await close_candles(stack, timeframe, first)
+
+    async def bought() -> list[dict[str, Any]] | None:
+        orders = await strategy_orders(user, strategy["id"])
+        return orders if orders and orders[0]["status"] == "filled" else None
+
+    [buy] = await eventually(bought)
+    assert (buy["side"], buy["source"], buy["strategy_id"]) == ("buy", "strategy", strategy["id"])
+    # 10 % of 1000 USDT at 50000, rounded down to the lot step.
+    assert D("0.0019") <= D(buy["filled_quantity"]) <= D("0.002")
+    assert buy["workflow_id"].startswith(f"strategy-s{strategy['id']}-{timeframe}-")
+
+    async def opened() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await user.http.get(f"/api/strategies/{strategy['id']}")).json()
+        return body if body["position"] and body["position"]["stop_loss"] else None
+
+    state = await eventually(opened)
+    assert D(state["position"]["stop_loss"]) == D("45000")
+    assert D(state["position"]["take_profit"]) == D("60000")
+    assert state["last_decision"]["action"] == "buy"
+    assert state["orders"] == 1
+
+    # The same candle announced again (a stream and a backfill both saw it): not evaluated
+    # again, no second order.
+    await close_candles(stack, timeframe, first)
+    venue.set_price("BTC/USDT", "52600")
+    await close_candles(stack, timeframe, candle(period(timeframe, 1), "52600"))
+
+    async def sold() -> list[dict[str, Any]] | None:
+        orders = await strategy_orders(user, strategy["id"])
+        done = [o for o in orders if o["side"] == "sell" and o["status"] == "filled"]
+        return orders if done else None
+
+    orders = await eventually(sold)
+    assert [o["side"] for o in orders] == ["sell", "buy"]
+    assert await evaluations(stack, strategy["id"]) == 2
+    final: dict[str, Any] = (await user.http.get(f"/api/strategies/{strategy['id']}")).json()
+    assert final["position"] is None
+    assert D(final["realized_pnl"]) > 0
+    assert final["last_decision"]["action"] == "sell"
