@@ -138,7 +138,7 @@ async def list_strategies(
             select(Strategy).where(Strategy.user_id == user.id).order_by(Strategy.id)
         )
     )
-    items = [await _out(session, row) for row in rows]
+    items = [await _out(session, row, runtime) for row in rows]
     return StrategyList(
         items=items,
         active=sum(1 for row in rows if row.status == "active"),
@@ -163,12 +163,14 @@ async def create_strategy(
         await session.flush()
         session.add(StrategyVersion(strategy_id=strategy.id, version=1, code=body.code))
         await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy)
+        return await _out(session, strategy, runtime)
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
-async def get_strategy(strategy_id: int, user: CurrentUser, session: SessionDep) -> StrategyOut:
-    return await _out(session, await _owned(session, strategy_id, user))
+async def get_strategy(
+    strategy_id: int, user: CurrentUser, session: SessionDep, runtime: RuntimeDep
+) -> StrategyOut:
+    return await _out(session, await _owned(session, strategy_id, user), runtime)
 
 
 @router.patch("/strategies/{strategy_id}", response_model=StrategyOut)
@@ -194,7 +196,7 @@ async def update_strategy(
                 StrategyVersion(strategy_id=strategy.id, version=strategy.version, code=body.code)
             )
         await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy)
+        return await _out(session, strategy, runtime)
 
 
 @router.delete("/strategies/{strategy_id}", status_code=204)
@@ -267,7 +269,7 @@ async def activate(
         strategy.broker_id, strategy.symbol, strategy.timeframe = broker.id, symbol, body.timeframe
         strategy.activated_at = utcnow()
         await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy)
+        return await _out(session, strategy, runtime)
 
 
 @router.post("/strategies/{strategy_id}/deactivate", response_model=StrategyOut)
@@ -277,7 +279,7 @@ async def deactivate(strategy_id: int, user: CurrentUser, runtime: RuntimeDep) -
         if strategy.status == "active":
             strategy.status = "paused"
         await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy)
+        return await _out(session, strategy, runtime)
 
 
 async def _room_for(
@@ -332,7 +334,7 @@ async def _name_free(session: AsyncSession, user: User, name: str) -> None:
         raise HTTPException(409, f"you already have a strategy named '{name}'")
 
 
-async def _out(session: AsyncSession, strategy: Strategy) -> StrategyOut:
+async def _out(session: AsyncSession, strategy: Strategy, runtime: Runtime) -> StrategyOut:
     realized = await session.scalar(
         select(func.coalesce(func.sum(Position.realized_pnl), 0)).where(
             Position.opened_strategy_id == strategy.id
@@ -354,11 +356,17 @@ async def _out(session: AsyncSession, strategy: Strategy) -> StrategyOut:
             for k in StrategyOut.model_fields
             if k not in ("realized_pnl", "position", "orders", "last_decision")
         },
-        last_decision=strategy.last_decision,
+        last_decision=_with_link(strategy.last_decision, runtime),
         realized_pnl=Decimal(str(realized or 0)),
         position=OpenPosition.model_validate(position, from_attributes=True) if position else None,
         orders=int(orders or 0),
     )
+
+
+def _with_link(decision: dict[str, Any] | None, runtime: Runtime) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {**decision, "workflow_url": runtime.settings.workflow_url(decision.get("workflow_id"))}
 
 
 def _public(decision: dict[str, Any] | None) -> dict[str, Any] | None:

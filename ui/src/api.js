@@ -9,11 +9,13 @@ export function onUnauthorized(handler) {
 }
 
 export class ApiError extends Error {
-  constructor(message, status, detail) {
+  constructor(message, status, detail, body = null) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.detail = detail
+    /** The whole parsed answer (e.g. a 422's `problems` beside its `detail`). */
+    this.body = body
   }
 }
 
@@ -82,7 +84,7 @@ export async function request(method, path, body, opts = {}) {
   if (response.status === 401 && opts.auth !== false && unauthorizedHandler) {
     unauthorizedHandler()
   }
-  throw new ApiError(message, response.status, detail)
+  throw new ApiError(message, response.status, detail, data)
 }
 
 /** Builds '/path?x=1' from an object, leaving out empty values. */
@@ -99,6 +101,7 @@ export const api = {
   get: (path, params, opts) => request('GET', withQuery(path, params), undefined, opts),
   post: (path, body, opts) => request('POST', path, body, opts),
   patch: (path, body, opts) => request('PATCH', path, body, opts),
+  put: (path, body, opts) => request('PUT', path, body, opts),
   del: (path, opts) => request('DELETE', path, undefined, opts),
 }
 

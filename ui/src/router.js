@@ -7,6 +7,12 @@ import WebhooksView from './views/WebhooksView.vue'
 import OrdersView from './views/OrdersView.vue'
 import PositionsView from './views/PositionsView.vue'
 import TradingView from './views/TradingView.vue'
+import StrategiesView from './views/StrategiesView.vue'
+import BotView from './views/BotView.vue'
+import HeartbeatView from './views/HeartbeatView.vue'
+
+// The strategy editor carries CodeMirror: loaded when first opened, not with the app.
+const StrategyEditorView = () => import('./views/StrategyEditorView.vue')
 import NotFoundView from './views/NotFoundView.vue'
 
 const routes = [
@@ -45,6 +51,42 @@ const routes = [
         name: 'positions',
         component: PositionsView,
         meta: { title: 'Positions' },
+      },
+      {
+        // Nested, so the side navigation's "Strategies" stays highlighted in the editor.
+        path: 'strategies',
+        children: [
+          {
+            path: '',
+            name: 'strategies',
+            component: StrategiesView,
+            meta: { title: 'Strategies' },
+          },
+          {
+            path: 'new',
+            name: 'strategy-new',
+            component: StrategyEditorView,
+            meta: { title: 'New strategy' },
+          },
+          {
+            path: ':id(\\d+)',
+            name: 'strategy',
+            component: StrategyEditorView,
+            meta: { title: 'Strategy' },
+          },
+        ],
+      },
+      {
+        path: 'bot',
+        name: 'bot',
+        component: BotView,
+        meta: { title: 'Trading bot' },
+      },
+      {
+        path: 'heartbeat',
+        name: 'heartbeat',
+        component: HeartbeatView,
+        meta: { title: 'Heartbeat' },
       },
       {
         path: ':pathMatch(.*)*',
