@@ -108,6 +108,10 @@ async def strategy_streams(session: AsyncSession) -> set[Stream]:
     }
 
 
+# Stored candles handed to the sink again when the heartbeat starts (see _book).
+REANNOUNCE = 3
+
+
 @dataclass
 class _Book:
     """What the heartbeat knows of one stream."""
@@ -328,6 +332,7 @@ class Heartbeat:
             logger.warning("heartbeat: {}", self._state.error)
             return
         self._state.backfilled += len(await self._accept(stream, candles, history.source))
+        await self._flush(stream)  # what a start re-announces, when nothing new came
 
     async def _accept(self, stream: Stream, candles: list[Candle], source: str) -> list[Candle]:
         """Stores the closed candles; those new and later than any before go to the sink."""
@@ -386,8 +391,25 @@ class Heartbeat:
         book = self._books.get(stream)
         if book is None:
             async with self._sessions() as session:
-                rows = await latest(session, stream.symbol, stream.timeframe, 1)
-            book = self._books[stream] = _Book(last_closed=rows[0].open_time if rows else None)
+                rows = await latest(session, stream.symbol, stream.timeframe, REANNOUNCE)
+            # The newest stored candles are handed on again at start: a process that stored
+            # them but stopped before the sink took them must not make the strategies miss
+            # them. The runner skips those it has already evaluated.
+            book = self._books[stream] = _Book(
+                last_closed=rows[-1].open_time if rows else None,
+                pending=[
+                    Candle(
+                        open_time=r.open_time,
+                        open=r.open,
+                        high=r.high,
+                        low=r.low,
+                        close=r.close,
+                        volume=r.volume,
+                        closed=True,
+                    )
+                    for r in rows
+                ],
+            )
         return book
 
     # --- streams and status --------------------------------------------------------------

@@ -349,6 +349,36 @@ async def test_a_failing_sink_gets_the_candles_later_in_order(
     assert sink.calls == [(symbol, "1m", minutes(0, 1, 2)), (symbol, "1m", minutes(3))]
 
 
+async def test_a_restart_hands_on_the_newest_stored_candles_again(
+    database_url: str,
+    sessions: Sessions,
+    binance: tuple[MarketState, str, FakeKlineStream],
+) -> None:
+    """A heartbeat that stored candles but stopped while the sink was down (Temporal
+    unreachable) must not make the strategies miss them: the next start hands the newest
+    stored ones on again (the runner skips those it has evaluated)."""
+    state, rest, stream = binance
+    exchange, symbol = new_symbol("HB")
+    state.klines[(exchange, "1m")] = [row(i) for i in range(5)]
+    clock = ManualClock(T0 + 5 * MINUTE + timedelta(seconds=5))
+    settings = feed_settings(database_url, rest, stream.url, exchange)
+    down = RecordingSink(failures=10**6)
+    first = Heartbeat(settings, sessions, down, clock=clock, follow_strategies=False)
+    async with running(first):
+        await stream.wait_connections(1)
+        await until(lambda: len([r for r in state.kline_requests if r["symbol"] == exchange]) == 1)
+        await until(lambda: first.status()["backfilled"] == 5)
+    assert down.calls == []
+    assert len(await stored(sessions, symbol)) == 5
+
+    sink = RecordingSink()
+    second = Heartbeat(settings, sessions, sink, clock=clock, follow_strategies=False)
+    async with running(second):
+        await stream.wait_connections(2)
+        await until(lambda: sink.delivered() == minutes(2, 3, 4))
+    assert len(await stored(sessions, symbol)) == 5
+
+
 async def test_it_reconnects_before_the_24_h_cut_and_when_strategies_need_new_streams(
     database_url: str,
     sessions: Sessions,
