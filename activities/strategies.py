@@ -11,27 +11,28 @@ import contextlib
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from loguru import logger
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import open_position
 from activities.trading import SnapshotRequest, TradingActivities, TradingContextRequest
 from db.base import utcnow
 from db.events import emit
-from db.models import Order, Strategy, StrategyEvaluation, User
+from db.models import Broker, Order, Strategy, StrategyEvaluation, User
 from db.session import SessionFactory
 from db.upsert import insert_ignore
 from market.candle_store import timeframe_seconds, until
 from sandbox import StrategyFailed
 from workflows.inputs import OrderIntent, ProtectRequest
-from workflows.manual_inputs import CANCEL_ORDER, CancelInput, cancel_workflow_id
+from workflows.manual_inputs import CANCEL_ORDER, CancelInput
 from workflows.search_attributes import order_attributes
 from workflows.strategy_inputs import (
     STRATEGY_ACTION,
@@ -45,9 +46,28 @@ from workflows.strategy_inputs import (
 HISTORY = 1000
 # Kept between candles (`self.vars`): small state, not a data store.
 MAX_VARS_BYTES = 64 * 1024
-# How long an evaluation waits for the previous decision's workflow to end.
-PREVIOUS_ACTION_WAIT = 20.0
+# How long an evaluation waits for the previous decision's workflow to end (the runner
+# waits for every strategy of a candle: keep it short).
+PREVIOUS_ACTION_WAIT = 10.0
+MAX_LATE_SECONDS = 900
 PENDING_ENTRY = ("pending", "open", "partially_filled")
+
+
+Amount = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=38, decimal_places=18)]
+
+
+class Answer(BaseModel):
+    """What the sandbox answers: checked strictly, it comes from user code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["none", "buy", "sell", "protect", "cancel_entry"]
+    quantity: Amount | None = None
+    price: Amount | None = None
+    stop_loss: Amount | None = None
+    take_profit: Amount | None = None
+    message: str = Field(default="", max_length=500)
+    vars: dict[str, Any] | None = None
 
 
 class ActiveRequest(BaseModel):
@@ -85,11 +105,14 @@ class StrategyActivities:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(Strategy.id)
+                .join(Broker, Broker.id == Strategy.broker_id)
                 .where(
                     Strategy.status == "active",
                     Strategy.symbol == request.symbol,
                     Strategy.timeframe == request.timeframe,
                     Strategy.activated_at <= closed_at,
+                    # A broker switched to another mode stops its strategies at once.
+                    Broker.trading_mode == "strategies",
                 )
                 .order_by(Strategy.id)
             )
@@ -99,10 +122,11 @@ class StrategyActivities:
     async def evaluate_strategy(self, request: EvaluationRequest) -> EvaluationResult:
         async with self._sessions() as session:
             strategy = await session.get(Strategy, request.strategy_id)
+            runs = strategy is not None and await _still_runs(session, strategy, request)
             done = await _evaluation(session, request)
         if done is not None:
             return await self._resume(done)
-        if strategy is None or not _still_runs(strategy, request):
+        if strategy is None or not runs:
             return EvaluationResult(
                 strategy_id=request.strategy_id, action="skipped", message="not active"
             )
@@ -113,10 +137,24 @@ class StrategyActivities:
             state = await self._state(strategy, request)
         except _NoCandle as missing:
             return EvaluationResult(strategy_id=strategy.id, action="skipped", message=str(missing))
+        except ApplicationError as error:
+            if not error.non_retryable:
+                raise  # the exchange is unreachable for now: retried
+            # The broker refuses for good (symbol not traded there, key revoked, broker
+            # deleted): asking again on every candle would not help.
+            return await self._fail(strategy, request, error.message)
         try:
-            answer = await self._sandbox.call("decide", state)
+            raw = await self._sandbox.call("decide", state)
         except StrategyFailed as failure:
             return await self._fail(strategy, request, failure.reason)
+        try:
+            answer = Answer.model_validate(raw)
+        except ValidationError as invalid:
+            problem = invalid.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            return await self._fail(
+                strategy, request, f"invalid decision ({where}: {problem['msg']})"
+            )
         return await self._act(strategy, request, state, answer)
 
     # --- reading what the strategy may know -------------------------------------------
@@ -189,8 +227,10 @@ class StrategyActivities:
         while True:
             try:
                 described = await self._client.get_workflow_handle(last).describe()
-            except Exception:  # unknown to Temporal (history removed): nothing is running
-                return None
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    return None  # never started, or its history is gone: nothing runs
+                raise  # Temporal unreachable: asking now could buy twice; retried
             if described.status != WorkflowExecutionStatus.RUNNING:
                 return None
             if asyncio.get_running_loop().time() > deadline:
@@ -204,12 +244,12 @@ class StrategyActivities:
         strategy: Strategy,
         request: EvaluationRequest,
         state: dict[str, Any],
-        answer: dict[str, Any],
+        answer: "Answer",
     ) -> EvaluationResult:
-        action = str(answer.get("action", "none"))
-        decision = {**answer, "message": str(answer.get("message") or action)}
-        decision.pop("vars", None)
-        problem = _vars_problem(answer.get("vars"))
+        action = answer.action
+        decision: dict[str, Any] = answer.model_dump(mode="json", exclude={"vars"})
+        decision["message"] = answer.message or action
+        problem = _vars_problem(answer.vars)
         if problem is not None:
             return await self._fail(strategy, request, problem)
         stale = _staleness(request)
@@ -217,7 +257,9 @@ class StrategyActivities:
         if action != "none" and stale is not None:
             decision["message"] += f"; not traded: {stale}"
         elif action == "cancel_entry" and state.get("pending_order_id") is not None:
-            workflow_id = cancel_workflow_id(int(state["pending_order_id"]))
+            workflow_id = action_workflow_id(
+                strategy.id, request.timeframe, _ms(request.open_time), action
+            )
             start = {"workflow": CANCEL_ORDER, "input": {"order_id": state["pending_order_id"]}}
         elif action in ("buy", "sell", "protect"):
             workflow_id = action_workflow_id(
@@ -231,9 +273,7 @@ class StrategyActivities:
             }
         if start is not None:
             decision["start"] = start
-        return await self._record(
-            strategy, request, action, decision, workflow_id, answer.get("vars")
-        )
+        return await self._record(strategy, request, action, decision, workflow_id, answer.vars)
 
     async def _record(
         self,
@@ -246,6 +286,14 @@ class StrategyActivities:
     ) -> EvaluationResult:
         now = utcnow()
         async with self._sessions.begin() as session:
+            row = await session.get(Strategy, strategy.id, with_for_update=True)
+            if row is None or not await _still_runs(
+                session, row, request, version=strategy.version
+            ):
+                # Paused, moved or edited while it was being evaluated: the user's latest
+                # word wins, nothing is traded.
+                action, workflow_id = "skipped", None
+                decision = {"message": "not traded: the strategy changed during evaluation"}
             added = await insert_ignore(
                 session,
                 StrategyEvaluation,
@@ -264,14 +312,12 @@ class StrategyActivities:
                 },
                 ["strategy_id", "timeframe", "candle_time"],
             )
-            if added:
-                row = await session.get(Strategy, strategy.id, with_for_update=True)
-                if row is not None:
-                    row.last_decision = _last_decision(decision, action, request, workflow_id)
-                    row.last_candle_at = request.open_time
-                    if isinstance(kept_vars, dict):
-                        row.vars = kept_vars
-                    await emit(session, row.user_id, "strategy", row.id)
+            if added and action != "skipped" and row is not None:
+                row.last_decision = _last_decision(decision, action, request, workflow_id)
+                row.last_candle_at = request.open_time
+                if isinstance(kept_vars, dict):
+                    row.vars = kept_vars
+                await emit(session, row.user_id, "strategy", row.id)
             done = await _evaluation(session, request)
         assert done is not None
         return await self._resume(done)
@@ -283,7 +329,7 @@ class StrategyActivities:
         the others keep running."""
         logger.warning("strategy {} stopped: {}", strategy.id, reason)
         async with self._sessions.begin() as session:
-            await insert_ignore(
+            added = await insert_ignore(
                 session,
                 StrategyEvaluation,
                 {
@@ -302,7 +348,8 @@ class StrategyActivities:
                 ["strategy_id", "timeframe", "candle_time"],
             )
             row = await session.get(Strategy, strategy.id, with_for_update=True)
-            if row is not None and row.status == "active":
+            # `added`: a retry of an evaluation that did record its decision changes nothing.
+            if added and row is not None and row.status == "active":
                 row.status, row.error = "error", reason
                 row.last_candle_at = request.open_time
                 await emit(session, row.user_id, "strategy", row.id)
@@ -314,7 +361,11 @@ class StrategyActivities:
         decision = evaluation.decision or {}
         start = decision.get("start")
         if start is not None and evaluation.workflow_id is not None:
-            await self._start(evaluation, start)
+            async with self._sessions() as session:
+                strategy = await session.get(Strategy, evaluation.strategy_id)
+            # A retry after a pause (kill switch) does not act on the decision any more.
+            if strategy is not None and strategy.status == "active":
+                await self._start(evaluation, start)
         return EvaluationResult(
             strategy_id=evaluation.strategy_id,
             action=evaluation.action,
@@ -367,36 +418,47 @@ async def _evaluation(session: Any, request: EvaluationRequest) -> StrategyEvalu
     return row
 
 
-def _still_runs(strategy: Strategy, request: EvaluationRequest) -> bool:
-    return (
+async def _still_runs(
+    session: Any, strategy: Strategy, request: EvaluationRequest, version: int | None = None
+) -> bool:
+    """Active on this market and timeframe, on a broker still in trading mode `strategies`,
+    the candle not evaluated yet (and, when given, the code still that version)."""
+    if not (
         strategy.status == "active"
         and strategy.broker_id is not None
         and strategy.symbol == request.symbol
         and strategy.timeframe == request.timeframe
         and (strategy.last_candle_at is None or strategy.last_candle_at < request.open_time)
-    )
+        and (version is None or strategy.version == version)
+    ):
+        return False
+    mode = await session.scalar(select(Broker.trading_mode).where(Broker.id == strategy.broker_id))
+    return bool(mode == "strategies")
 
 
 def _action_input(
-    strategy: Strategy, request: EvaluationRequest, answer: dict[str, Any], workflow_id: str
+    strategy: Strategy, request: EvaluationRequest, answer: "Answer", workflow_id: str
 ) -> StrategyActionInput:
     assert strategy.broker_id is not None
-    action = answer["action"]
+    action = answer.action
     if action == "protect":
         return StrategyActionInput(
             strategy_id=strategy.id,
             kind="protect",
             broker_id=strategy.broker_id,
             symbol=request.symbol,
+            # Both prices as the strategy now wants them: None removes that order, as in
+            # a backtest.
             protect=ProtectRequest(
                 request_id=f"{workflow_id}/protect",
-                stop_loss=_decimal(answer.get("stop_loss")),
-                take_profit=_decimal(answer.get("take_profit")),
+                stop_loss=answer.stop_loss,
+                take_profit=answer.take_profit,
+                replace_both=True,
                 source="strategy",
             ),
         )
     buying = action == "buy"
-    price = _decimal(answer.get("price")) if buying else None
+    price = answer.price if buying else None
     intent = OrderIntent(
         user_id=strategy.user_id,
         broker_id=strategy.broker_id,
@@ -404,12 +466,12 @@ def _action_input(
         side="buy" if buying else "sell",
         type="limit" if price is not None else "market",
         source="strategy",
-        quantity=_decimal(answer.get("quantity")) if buying else None,
+        quantity=answer.quantity if buying else None,
         # Liquidate: everything the position holds.
         percent=None if buying else Decimal(100),
         price=price,
-        stop_loss=_decimal(answer.get("stop_loss")) if buying else None,
-        take_profit=_decimal(answer.get("take_profit")) if buying else None,
+        stop_loss=answer.stop_loss if buying else None,
+        take_profit=answer.take_profit if buying else None,
         strategy_id=strategy.id,
     )
     return StrategyActionInput(strategy_id=strategy.id, kind="order", intent=intent)
@@ -430,11 +492,12 @@ def _last_decision(
 
 def _staleness(request: EvaluationRequest) -> str | None:
     """A decision on a candle that closed long ago (a backlog after an outage) is recorded
-    but not traded: the market has moved on."""
+    but not traded: the market has moved on. Late means over one candle, at least 2 minutes
+    (a 1m candle) and at most 15 minutes (a 1d decision hours late is no decision)."""
     seconds = timeframe_seconds(request.timeframe)
     closed_at = request.open_time + timedelta(seconds=seconds)
     late = (utcnow() - closed_at).total_seconds()
-    if late > max(2 * seconds, 120):
+    if late > max(120, min(seconds, MAX_LATE_SECONDS)):
         return f"the candle closed {int(late)} s ago"
     return None
 
@@ -453,10 +516,6 @@ def _ohlcv(candle: Any) -> tuple[Decimal, ...]:
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -18,6 +18,13 @@ from tests.conftest import ApiUser, eventually
 from tests.venues import Venue
 from workers.runner_feed import RunnerSignals
 from workers.stack import Stack
+from workflows.strategy_inputs import (
+    CANDLE_CLOSED,
+    STRATEGY_RUNNER,
+    CandlesClosed,
+    RunnerInput,
+    runner_workflow_id,
+)
 
 # Buys 10 % of the quote balance when flat (with a stop-loss and a target), sells once the
 # close is 5 % over the entry.
@@ -97,6 +104,34 @@ async def close_candles(stack: Stack, timeframe: str, *candles: Candle) -> None:
     await signals.closed("BTC/USDT", timeframe, list(candles))
 
 
+async def runner_done(stack: Stack, timeframe: str, open_time: datetime) -> None:
+    """Until the runner of BTC/USDT on `timeframe` has dealt with the candle."""
+    assert stack.client is not None
+    handle = stack.client.get_workflow_handle(runner_workflow_id("BTC/USDT", timeframe))
+
+    async def done() -> bool:
+        status: dict[str, Any] = await handle.query("status")
+        last = status["last_done"]
+        return last is not None and datetime.fromisoformat(last) >= open_time
+
+    await eventually(done)
+
+
+async def signal_anyway(stack: Stack, timeframe: str, closed: Candle) -> None:
+    """Stores and signals the candle even though no strategy is active on the market."""
+    assert stack.runtime is not None and stack.client is not None
+    async with stack.runtime.sessions.begin() as session:
+        await store_closed(session, "BTC/USDT", timeframe, [closed], "binance")
+    await stack.client.start_workflow(
+        STRATEGY_RUNNER,
+        RunnerInput(symbol="BTC/USDT", timeframe=timeframe),
+        id=runner_workflow_id("BTC/USDT", timeframe),
+        task_queue=stack.settings.task_queue,
+        start_signal=CANDLE_CLOSED,
+        start_signal_args=[CandlesClosed(open_times=[closed.open_time])],
+    )
+
+
 async def evaluations(stack: Stack, strategy_id: int) -> int:
     assert stack.runtime is not None
     async with stack.runtime.sessions() as session:
@@ -168,3 +203,86 @@ async def test_decisions_become_orders_once(
     assert final["position"] is None
     assert D(final["realized_pnl"]) > 0
     assert final["last_decision"]["action"] == "sell"
+
+
+CRASHES_ON_A_CANDLE = """
+from strategies import Strategy
+
+
+class Crashes(Strategy):
+    def should_long(self):
+        return 1 / 0 > 1
+
+    def go_long(self):
+        self.buy = (self.qty_for(10), None)
+"""
+
+
+async def test_a_crashing_strategy_stops_alone_and_the_kill_switch_stops_all(
+    user: ApiUser, stack: Stack
+) -> None:
+    timeframe = "30m"
+    healthy_broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
+    crashing_broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
+    healthy = await create_strategy(user, BUY_THEN_TAKE_PROFIT)
+    # Saving runs a dry run on simulated candles, where the division already fails.
+    refused = await user.http.post(
+        "/api/strategies", json={"name": "crashes", "code": CRASHES_ON_A_CANDLE}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["problems"][0]["line"] == 7
+    assert "ZeroDivisionError" in refused.json()["detail"]
+    # Saved in a form that passes the dry run, then broken the way live data can break it:
+    # only on this market's candles.
+    crashing = await create_strategy(
+        user, CRASHES_ON_A_CANDLE.replace("1 / 0 > 1", "1 / (self.close - 50000) > 1")
+    )
+    await activate(user, healthy, healthy_broker, timeframe)
+    await activate(user, crashing, crashing_broker, timeframe)
+
+    await close_candles(stack, timeframe, candle(period(timeframe), "50000"))
+
+    async def settled() -> list[dict[str, Any]] | None:
+        states = [
+            (await user.http.get(f"/api/strategies/{s['id']}")).json() for s in (healthy, crashing)
+        ]
+        done = states[0]["orders"] == 1 and states[1]["status"] == "error"
+        return states if done else None
+
+    good, bad = await eventually(settled)
+    assert bad["error"] == "line 7: ZeroDivisionError: float division by zero"
+    assert good["status"] == "active" and good["last_decision"]["action"] == "buy"
+
+    # The kill switch: every active strategy of the user stops, the next candle trades
+    # nothing.
+    paused = await user.http.post("/api/strategies/pause-all")
+    assert paused.json() == {"paused": 1}
+    await signal_anyway(stack, timeframe, candle(period(timeframe, 1), "60000"))
+    await runner_done(stack, timeframe, period(timeframe, 1))
+    assert await evaluations(stack, healthy["id"]) == 1
+    after: dict[str, Any] = (await user.http.get(f"/api/strategies/{healthy['id']}")).json()
+    assert (after["status"], after["orders"]) == ("paused", 1)
+
+
+async def test_a_broker_leaving_trading_mode_strategies_stops_its_strategies(
+    user: ApiUser, stack: Stack
+) -> None:
+    timeframe = "2h"
+    broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
+    strategy = await create_strategy(user, BUY_THEN_TAKE_PROFIT)
+    await activate(user, strategy, broker, timeframe)
+    changed = await user.http.patch(f"/api/brokers/{broker['id']}", json={"trading_mode": "off"})
+    assert changed.status_code == 200, changed.text
+
+    # Signalled as if another strategy still traded there: the runner skips this one.
+    await signal_anyway(stack, timeframe, candle(period(timeframe), "50000"))
+    await runner_done(stack, timeframe, period(timeframe))
+    assert await evaluations(stack, strategy["id"]) == 0
+    assert await strategy_orders(user, strategy["id"]) == []
+    # Activating again on it is refused with the reason.
+    refused = await user.http.post(
+        f"/api/strategies/{strategy['id']}/activate",
+        json={"broker_id": broker["id"], "symbol": "BTCUSDT", "timeframe": timeframe},
+    )
+    assert refused.status_code == 409
+    assert "trading mode 'off'" in refused.json()["detail"]

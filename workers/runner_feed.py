@@ -11,7 +11,7 @@ from exchanges.types import Candle
 from workflows.strategy_inputs import (
     CANDLE_CLOSED,
     STRATEGY_RUNNER,
-    CandleClosed,
+    CandlesClosed,
     RunnerInput,
     runner_workflow_id,
 )
@@ -26,15 +26,14 @@ class RunnerSignals:
     async def closed(self, symbol: str, timeframe: str, candles: list[Candle]) -> None:
         if not candles or not await self._traded(symbol, timeframe):
             return
-        for candle in candles:
-            await self._client.start_workflow(
-                STRATEGY_RUNNER,
-                RunnerInput(symbol=symbol, timeframe=timeframe),
-                id=runner_workflow_id(symbol, timeframe),
-                task_queue=self._task_queue,
-                start_signal=CANDLE_CLOSED,
-                start_signal_args=[CandleClosed(open_time=candle.open_time)],
-            )
+        await self._client.start_workflow(
+            STRATEGY_RUNNER,
+            RunnerInput(symbol=symbol, timeframe=timeframe),
+            id=runner_workflow_id(symbol, timeframe),
+            task_queue=self._task_queue,
+            start_signal=CANDLE_CLOSED,
+            start_signal_args=[CandlesClosed(open_times=[c.open_time for c in candles])],
+        )
 
     async def _traded(self, symbol: str, timeframe: str) -> bool:
         async with self._sessions() as session:

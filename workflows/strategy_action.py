@@ -8,7 +8,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.guard_calls import GuardCalls, ProtectCall
     from workflows.failures import failure_message
-    from workflows.order_path import OrderPath, guard_call
+    from workflows.order_path import OrderPath, guard_call, load_context
     from workflows.strategy_inputs import (
         STRATEGY_ACTION,
         StrategyActionInput,
@@ -28,9 +28,18 @@ class StrategyActionWorkflow:
     @workflow.run
     async def run(self, action: StrategyActionInput) -> StrategyActionResult:
         try:
-            if action.kind == "order":
-                assert action.intent is not None
-                self._path = OrderPath(action.intent)
+            if action.kind == "order" and action.intent is not None:
+                intent = action.intent
+                context = await load_context(intent.broker_id, intent.symbol)
+                if context.trading_mode != "strategies":
+                    # Switched since the decision: the user's latest word wins.
+                    raise ApplicationError(
+                        f"broker '{context.broker_name}' has trading mode"
+                        f" '{context.trading_mode}': strategies do not trade on it",
+                        type="TradingModeOff",
+                        non_retryable=True,
+                    )
+                self._path = OrderPath(intent, context)
                 outcome = await self._path.execute()
                 return StrategyActionResult(
                     status=outcome.status,
@@ -38,7 +47,8 @@ class StrategyActionWorkflow:
                     order_id=outcome.order_id,
                     position_id=outcome.position_id,
                 )
-            assert action.protect is not None
+            if action.protect is None:
+                raise ApplicationError("nothing to do", type="BadAction", non_retryable=True)
             answer = await workflow.execute_activity_method(
                 GuardCalls.update_protection,
                 ProtectCall(

@@ -29,8 +29,11 @@ def action_workflow_id(strategy_id: int, timeframe: str, candle_ms: int, action:
     return f"strategy-s{strategy_id}-{timeframe}-{candle_ms}-{action}"
 
 
-class CandleClosed(BaseModel):
-    open_time: datetime
+class CandlesClosed(BaseModel):
+    """Closed candles newly stored by the heartbeat, oldest first (a backfill brings many
+    at once: one signal)."""
+
+    open_times: list[datetime]
 
 
 class RunnerInput(BaseModel):

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.strategy_inputs import (
         CANDLE_CLOSED,
         STRATEGY_RUNNER,
-        CandleClosed,
+        CandlesClosed,
         EvaluationRequest,
         EvaluationResult,
         RunnerInput,
@@ -31,14 +31,17 @@ LIST_ACTIVE = workflow.LocalActivityConfig(
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
 )
 # An evaluation runs user code (bounded by the sandbox's limits), reads the balance and
-# starts the order workflow. Retried a few times; a strategy that keeps failing is marked
-# `error` by the activity itself, so it never blocks the others' next candle.
+# starts the order workflow. The runner waits for every strategy of a candle before the
+# next one, so one strategy's unreachable exchange may delay the others by at most the
+# schedule-to-close bound. A strategy that keeps failing is marked `error` by the activity
+# itself.
 EVALUATE = workflow.ActivityConfig(
-    start_to_close_timeout=timedelta(seconds=60),
+    schedule_to_close_timeout=timedelta(seconds=45),
+    start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1),
-        maximum_interval=timedelta(seconds=10),
-        maximum_attempts=5,
+        maximum_interval=timedelta(seconds=5),
+        maximum_attempts=4,
     ),
 )
 # A bound on one run's history besides the server's suggestion: each candle adds a few
@@ -57,13 +60,13 @@ class StrategyRunnerWorkflow:
         self._last_results: list[EvaluationResult] = []
 
     @workflow.signal(name=CANDLE_CLOSED)
-    def candle_closed(self, candle: CandleClosed) -> None:
-        at = candle.open_time
-        if self._last_done is not None and at <= self._last_done:
-            return  # evaluated already (a stream and a backfill both announced it)
-        if at not in self._pending:
-            self._pending.append(at)
-            self._pending.sort()
+    def candles_closed(self, candles: CandlesClosed) -> None:
+        for at in candles.open_times:
+            if self._last_done is not None and at <= self._last_done:
+                continue  # evaluated already (a stream and a backfill both announced it)
+            if at not in self._pending:
+                self._pending.append(at)
+        self._pending.sort()
 
     @workflow.query
     def status(self) -> dict[str, object]:
@@ -79,8 +82,7 @@ class StrategyRunnerWorkflow:
         self._input = start
         self._last_done = start.last_done
         self._evaluated = start.evaluated
-        for at in start.pending:
-            self.candle_closed(CandleClosed(open_time=at))
+        self.candles_closed(CandlesClosed(open_times=start.pending))
         while True:
             await workflow.wait_condition(lambda: bool(self._pending) or self._should_roll())
             if self._should_roll():

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.decimal_json import DecimalRoute
@@ -154,16 +155,19 @@ async def create_strategy(
     check = await check_code(runtime, body.code)
     if not check.ok:
         return _refused(check)
-    async with runtime.sessions.begin() as session:
-        await _name_free(session, user, body.name)
-        strategy = Strategy(
-            user_id=user.id, name=body.name, code=body.code, version=1, status="paused", vars={}
-        )
-        session.add(strategy)
-        await session.flush()
-        session.add(StrategyVersion(strategy_id=strategy.id, version=1, code=body.code))
-        await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy, runtime)
+    try:
+        async with runtime.sessions.begin() as session:
+            await _name_free(session, user, body.name)
+            strategy = Strategy(
+                user_id=user.id, name=body.name, code=body.code, version=1, status="paused", vars={}
+            )
+            session.add(strategy)
+            await session.flush()
+            session.add(StrategyVersion(strategy_id=strategy.id, version=1, code=body.code))
+            await emit(session, user.id, "strategy", strategy.id)
+            return await _out(session, strategy, runtime)
+    except IntegrityError as exc:  # the same name saved twice at once
+        raise HTTPException(409, f"you already have a strategy named '{body.name}'") from exc
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
@@ -253,23 +257,34 @@ async def activate(
     strategy_id: int, body: ActivateIn, user: CurrentUser, runtime: RuntimeDep
 ) -> StrategyOut:
     symbol = _symbol(body.symbol)
-    async with runtime.sessions.begin() as session:
-        strategy = await _owned(session, strategy_id, user, lock=True)
-        broker = await session.get(Broker, body.broker_id)
-        if broker is None or broker.user_id != user.id:
-            raise not_found("broker")
-        if broker.trading_mode != "strategies":
-            raise HTTPException(
-                409,
-                f"broker '{broker.name}' is in trading mode '{broker.trading_mode}': set it to"
-                " 'strategies' to let strategies trade on it",
+    try:
+        async with runtime.sessions.begin() as session:
+            # The user's row first: two activations at once count the active ones in turn.
+            await session.execute(select(User.id).where(User.id == user.id).with_for_update())
+            strategy = await _owned(session, strategy_id, user, lock=True)
+            broker = await session.get(Broker, body.broker_id)
+            if broker is None or broker.user_id != user.id:
+                raise not_found("broker")
+            if broker.trading_mode != "strategies":
+                raise HTTPException(
+                    409,
+                    f"broker '{broker.name}' is in trading mode '{broker.trading_mode}': set it to"
+                    " 'strategies' to let strategies trade on it",
+                )
+            await _room_for(session, runtime, user, strategy, broker, symbol)
+            strategy.status, strategy.error = "active", None
+            strategy.broker_id, strategy.symbol, strategy.timeframe = (
+                broker.id,
+                symbol,
+                body.timeframe,
             )
-        await _room_for(session, runtime, user, strategy, broker, symbol)
-        strategy.status, strategy.error = "active", None
-        strategy.broker_id, strategy.symbol, strategy.timeframe = broker.id, symbol, body.timeframe
-        strategy.activated_at = utcnow()
-        await emit(session, user.id, "strategy", strategy.id)
-        return await _out(session, strategy, runtime)
+            strategy.activated_at = utcnow()
+            await emit(session, user.id, "strategy", strategy.id)
+            return await _out(session, strategy, runtime)
+    except IntegrityError as exc:  # another activation on this broker and symbol won the race
+        raise HTTPException(
+            409, f"another strategy already trades {symbol} on this broker"
+        ) from exc
 
 
 @router.post("/strategies/{strategy_id}/deactivate", response_model=StrategyOut)
@@ -335,10 +350,12 @@ async def _name_free(session: AsyncSession, user: User, name: str) -> None:
 
 
 async def _out(session: AsyncSession, strategy: Strategy, runtime: Runtime) -> StrategyOut:
-    realized = await session.scalar(
-        select(func.coalesce(func.sum(Position.realized_pnl), 0)).where(
-            Position.opened_strategy_id == strategy.id
-        )
+    # Summed here, not in SQL: SQLite would add the decimals as floats.
+    realized = sum(
+        await session.scalars(
+            select(Position.realized_pnl).where(Position.opened_strategy_id == strategy.id)
+        ),
+        Decimal(0),
     )
     orders = await session.scalar(
         select(func.count()).select_from(Order).where(Order.strategy_id == strategy.id)
@@ -357,7 +374,7 @@ async def _out(session: AsyncSession, strategy: Strategy, runtime: Runtime) -> S
             if k not in ("realized_pnl", "position", "orders", "last_decision")
         },
         last_decision=_with_link(strategy.last_decision, runtime),
-        realized_pnl=Decimal(str(realized or 0)),
+        realized_pnl=realized,
         position=OpenPosition.model_validate(position, from_attributes=True) if position else None,
         orders=int(orders or 0),
     )

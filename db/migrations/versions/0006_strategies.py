@@ -83,6 +83,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", "name", name=op.f("uq_strategies_user_id_name")),
     )
     with op.batch_alter_table("strategies", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_strategies_active_broker_symbol",
+            ["broker_id", "symbol"],
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+            sqlite_where=sa.text("status = 'active'"),
+        )
         batch_op.create_index(batch_op.f("ix_strategies_broker_id"), ["broker_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_strategies_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_strategies_user_id"), ["user_id"], unique=False)
@@ -207,6 +214,7 @@ def downgrade() -> None:
 
     op.drop_table("strategy_evaluations")
     with op.batch_alter_table("strategies", schema=None) as batch_op:
+        batch_op.drop_index("uq_strategies_active_broker_symbol")
         batch_op.drop_index(batch_op.f("ix_strategies_user_id"))
         batch_op.drop_index(batch_op.f("ix_strategies_status"))
         batch_op.drop_index(batch_op.f("ix_strategies_broker_id"))
