@@ -13,10 +13,13 @@ COPY pyproject.toml README.md ./
 COPY accounts accounts
 COPY activities activities
 COPY api api
+COPY assistant assistant
 COPY config config
 COPY db db
 COPY exchanges exchanges
 COPY market market
+COPY sandbox sandbox
+COPY strategies strategies
 COPY trading trading
 COPY tradingview tradingview
 COPY workers workers
