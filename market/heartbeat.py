@@ -110,6 +110,10 @@ async def strategy_streams(session: AsyncSession) -> set[Stream]:
 
 # Stored candles handed to the sink again when the heartbeat starts (see _book).
 REANNOUNCE = 3
+# Candles fetched at most to fill a hole left by a failed backfill, and how often it is
+# tried while REST fails.
+HOLE_LIMIT = 1000
+HOLE_RETRY_SECONDS = 15.0
 
 
 @dataclass
@@ -122,6 +126,10 @@ class _Book:
     pending: list[Candle] = field(default_factory=list)
     retry_at: float = 0.0
     failing: bool = False
+    # Open time of the last candle before a gap the REST backfill could not fill yet: the
+    # stream went on, the hole is filled (stored for charts and backtests) when REST answers.
+    hole_after: datetime | None = None
+    hole_retry_at: float = 0.0
 
 
 class Heartbeat:
@@ -246,6 +254,7 @@ class Heartbeat:
     async def on_tick(self) -> bool:
         for stream in self._streams:
             await self._flush(stream)
+            await self._fill_hole(stream)
         if self._dirty:
             await self._report()
         if self._follow and asyncio.get_running_loop().time() >= self._next_refresh:
@@ -275,8 +284,34 @@ class Heartbeat:
                 candle.open_time,
             )
             assert self._binance is not None
+            before = book.last_closed
             await self._backfill(stream, self._binance)
+            if (
+                book.last_closed is not None
+                and book.last_closed + stream.interval < candle.open_time
+            ):
+                book.hole_after = before if book.hole_after is None else book.hole_after
         await self._accept(stream, [candle], "binance")
+
+    async def _fill_hole(self, stream: Stream) -> None:
+        book = self._books.get(stream)
+        if book is None or book.hole_after is None or self._binance is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < book.hole_retry_at:
+            return
+        book.hole_retry_at = loop.time() + HOLE_RETRY_SECONDS
+        try:
+            candles = await closed_after(
+                self._binance, stream, book.hole_after, HOLE_LIMIT, self._clock.now()
+            )
+        except ExchangeError:
+            return  # still unreachable: the next tick tries again
+        async with self._sessions.begin() as session:
+            added = await store_closed(session, stream.symbol, stream.timeframe, candles, "binance")
+        self._state.backfilled += added
+        book.hole_after = None
+        logger.info("heartbeat: filled a gap of {} candle(s) in {}", added, stream.name)
 
     # --- the simulated market ------------------------------------------------------------
 

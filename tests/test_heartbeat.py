@@ -321,6 +321,50 @@ async def test_a_dropped_connection_and_skipped_candles_are_backfilled_once(
         assert (status["reconnects"], status["backfilled"], status["connected"]) == (1, 14, True)
 
 
+async def test_a_gap_rest_cannot_fill_yet_is_filled_later(
+    database_url: str,
+    sessions: Sessions,
+    binance: tuple[MarketState, str, FakeKlineStream],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stream skips a candle while REST klines fail: the next candle still goes out
+    (strategies need fresh data), and the hole is stored once REST answers again."""
+    monkeypatch.setattr("market.heartbeat.HOLE_RETRY_SECONDS", 0.1)
+    state, rest, stream = binance
+    exchange, symbol = new_symbol("HB")
+    history = state.klines[(exchange, "1m")] = [row(i) for i in range(3)]
+    clock = ManualClock(T0 + 3 * MINUTE + timedelta(seconds=1))
+    sink = RecordingSink()
+    heartbeat = Heartbeat(
+        feed_settings(database_url, rest, stream.url, exchange),
+        sessions,
+        sink,
+        clock=clock,
+        follow_strategies=False,
+        status_every=0,
+    )
+    async with running(heartbeat):
+        await stream.wait_connections(1)
+        await until(lambda: sink.delivered() == minutes(0, 1, 2))
+        history += [row(3), row(4)]
+        state.kline_failures = 1000
+        await clock.set(T0 + 5 * MINUTE + timedelta(seconds=1))
+        await stream.push(exchange, "1m", history[4], closed=True, event_ms=ms(clock.now()))
+        await until(lambda: sink.delivered() == minutes(0, 1, 2, 4))
+        assert "could not backfill" in (heartbeat.status()["error"] or "")
+        state.kline_failures = 0
+
+        async def filled() -> bool:
+            return [r.open_time for r in await stored(sessions, symbol)] == minutes(*range(5))
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await filled():
+            assert asyncio.get_running_loop().time() < deadline, "the hole was not filled"
+            await asyncio.sleep(0.05)
+    # Filled for charts and backtests; too late to hand to strategies.
+    assert sink.delivered() == minutes(0, 1, 2, 4)
+
+
 async def test_a_failing_sink_gets_the_candles_later_in_order(
     database_url: str,
     sessions: Sessions,

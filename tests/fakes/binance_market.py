@@ -39,6 +39,8 @@ class MarketState:
     # Kline rows set by the test per (symbol, interval), as /api/v3/klines answers them
     # (tests/fakes/binance_stream.kline_row): served instead of the tape's 1m klines.
     klines: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
+    # The next this-many /api/v3/klines requests answer 503, as Binance does when overloaded.
+    kline_failures: int = 0
     kline_requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,12 @@ def create_app(state: MarketState) -> FastAPI:
         state.kline_requests.append(
             {"symbol": symbol, "interval": interval, "startTime": startTime, "limit": limit}
         )
+        if state.kline_failures > 0:
+            state.kline_failures -= 1
+            return JSONResponse(
+                {"code": -1001, "msg": "Internal error; unable to process your request."},
+                status_code=503,
+            )
         explicit = state.klines.get((symbol, interval))
         if explicit is not None:
             return _window(explicit, startTime, endTime, limit)
