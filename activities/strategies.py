@@ -294,23 +294,14 @@ class StrategyActivities:
                 # word wins, nothing is traded.
                 action, workflow_id = "skipped", None
                 decision = {"message": "not traded: the strategy changed during evaluation"}
-            added = await insert_ignore(
+            added = await _insert_evaluation(
                 session,
-                StrategyEvaluation,
-                {
-                    "strategy_id": strategy.id,
-                    "user_id": strategy.user_id,
-                    "symbol": request.symbol,
-                    "timeframe": request.timeframe,
-                    "candle_time": request.open_time,
-                    "version": strategy.version,
-                    "action": action,
-                    "decision": decision,
-                    "error": None,
-                    "workflow_id": workflow_id,
-                    "created_at": now,
-                },
-                ["strategy_id", "timeframe", "candle_time"],
+                strategy,
+                request,
+                action=action,
+                decision=decision,
+                workflow_id=workflow_id,
+                at=now,
             )
             if added and action != "skipped" and row is not None:
                 row.last_decision = _last_decision(decision, action, request, workflow_id)
@@ -329,23 +320,8 @@ class StrategyActivities:
         the others keep running."""
         logger.warning("strategy {} stopped: {}", strategy.id, reason)
         async with self._sessions.begin() as session:
-            added = await insert_ignore(
-                session,
-                StrategyEvaluation,
-                {
-                    "strategy_id": strategy.id,
-                    "user_id": strategy.user_id,
-                    "symbol": request.symbol,
-                    "timeframe": request.timeframe,
-                    "candle_time": request.open_time,
-                    "version": strategy.version,
-                    "action": "error",
-                    "decision": None,
-                    "error": reason,
-                    "workflow_id": None,
-                    "created_at": utcnow(),
-                },
-                ["strategy_id", "timeframe", "candle_time"],
+            added = await _insert_evaluation(
+                session, strategy, request, action="error", error=reason, at=utcnow()
             )
             row = await session.get(Strategy, strategy.id, with_for_update=True)
             # `added`: a retry of an evaluation that did record its decision changes nothing.
@@ -403,6 +379,38 @@ class StrategyActivities:
 
 class _NoCandle(Exception):
     pass
+
+
+async def _insert_evaluation(
+    session: Any,
+    strategy: Strategy,
+    request: EvaluationRequest,
+    *,
+    action: str,
+    at: datetime,
+    decision: dict[str, Any] | None = None,
+    error: str | None = None,
+    workflow_id: str | None = None,
+) -> int:
+    """The evaluation's row, unless one exists for this strategy and candle (1 if added)."""
+    return await insert_ignore(
+        session,
+        StrategyEvaluation,
+        {
+            "strategy_id": strategy.id,
+            "user_id": strategy.user_id,
+            "symbol": request.symbol,
+            "timeframe": request.timeframe,
+            "candle_time": request.open_time,
+            "version": strategy.version,
+            "action": action,
+            "decision": decision,
+            "error": error,
+            "workflow_id": workflow_id,
+            "created_at": at,
+        },
+        ["strategy_id", "timeframe", "candle_time"],
+    )
 
 
 async def _evaluation(session: Any, request: EvaluationRequest) -> StrategyEvaluation | None:

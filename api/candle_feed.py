@@ -9,9 +9,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-from loguru import logger
 from sqlalchemy import func, select
 
+from api.push_loop import push_while
 from db.models import CandleRow
 from market.feed_status import read_feed_status
 from trading.format import plain
@@ -47,7 +47,6 @@ class CandleFeed:
         # Candles up to this id were seen; None: start from the newest when the loop starts.
         self._last_id: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._failing = False
 
     def watch(self, queue: Queue) -> None:
         self._watchers.add(queue)
@@ -63,15 +62,7 @@ class CandleFeed:
             self._task = None
 
     async def _run(self) -> None:
-        while self._watchers:
-            try:
-                await self._tick()
-                self._failing = False
-            except Exception as exc:  # a failed tick (database busy) must not end the push
-                if not self._failing:
-                    logger.warning("candle push failed: {}", exc)
-                self._failing = True
-            await asyncio.sleep(self._interval)
+        await push_while(lambda: bool(self._watchers), self._tick, self._interval, "candle")
 
     async def _tick(self) -> None:
         async with self._runtime.sessions() as session:

@@ -12,10 +12,10 @@ import contextlib
 from collections import defaultdict
 from typing import Any
 
-from loguru import logger
 from sqlalchemy import select
 
 from api.marks import Holding, mark_prices
+from api.push_loop import push_while
 from db.models import Position
 from workers.runtime import Runtime
 
@@ -31,7 +31,6 @@ class PriceFeed:
         self._watchers: dict[int, set[Queue]] = defaultdict(set)
         self._sent: dict[Queue, dict[str, dict[str, str]]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._failing = False
 
     def watch(self, user_id: int, queue: Queue) -> None:
         self._watchers[user_id].add(queue)
@@ -48,15 +47,7 @@ class PriceFeed:
             self._task = None
 
     async def _run(self) -> None:
-        while self._watchers:
-            try:
-                await self._tick()
-                self._failing = False
-            except Exception as exc:  # a failed tick (market down) must not end the feed
-                if not self._failing:  # once per outage, not every tick
-                    logger.warning("price push failed: {}", exc)
-                self._failing = True
-            await asyncio.sleep(self._interval)
+        await push_while(lambda: bool(self._watchers), self._tick, self._interval, "price")
 
     async def _tick(self) -> None:
         users = list(self._watchers)
