@@ -5,6 +5,7 @@ line they are about, so the editor can point at it."""
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import HTTPException
 from pydantic import BaseModel
 
 from market.candle_store import latest, timeframe_seconds
@@ -54,6 +55,8 @@ async def check_code(
         answer = await runtime.sandbox.call("dry_run", {"code": code, "candles": candles})
     except StrategyFailed as failure:
         return CodeCheck(ok=False, problems=[_problem(failure.reason)])
+    except RuntimeError as refused:  # the machine cannot isolate strategy code: say so
+        raise HTTPException(503, str(refused)) from refused
     problems = [Problem.model_validate(p) for p in answer.get("problems", [])]
     return CodeCheck(
         ok=not problems,

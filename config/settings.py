@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = Field(default=5.0, gt=0)
     sandbox_cpu_seconds: int = Field(default=5, ge=1)
     sandbox_memory_mb: int = Field(default=512, ge=128)
+    # Run strategies even where the kernel cannot isolate them (no user + network namespace,
+    # Landlock or seccomp), with the audit hook only: unsafe with untrusted users.
+    sandbox_allow_weak: bool = False
     log_level: str = "INFO"
     # Seconds a stopping worker gives in-flight activities (an order must not be cut in half).
     worker_shutdown_grace: float = Field(default=30.0, ge=0)

@@ -2,7 +2,11 @@
 
 A call takes an idle child, so a hanging strategy holds one child for at most its time limit
 while the others go on. A child left in doubt by a failure is killed and replaced in the
-background; the failure reaches the caller as StrategyFailed and nothing else."""
+background; the failure reaches the caller as StrategyFailed and nothing else.
+
+The pool refuses to start where the kernel cannot isolate the children (network namespace,
+Landlock, seccomp), unless weak isolation is allowed explicitly (`allow_weak`): the audit hook
+alone does not hold against a determined strategy."""
 
 import asyncio
 import shutil
@@ -19,14 +23,23 @@ ENTRY = "strategies.live"
 # trusted project code that each child runs once at start, to warm up before forking calls
 WARMUP = ROOT / "strategies" / "examples" / "sma_cross.py"
 RESPAWN_DELAY_SECONDS = 1.0
+LAYERS = {"network_isolated": "user+network namespaces", "files_isolated": "Landlock",
+          "seccomp": "seccomp"}  # fmt: skip
+
+
+class IsolationUnavailable(RuntimeError):
+    """The kernel cannot isolate strategy code here, and weak isolation is not allowed."""
 
 
 class StrategySandbox:
-    def __init__(self, size: int = 2, limits: SandboxLimits = SandboxLimits()) -> None:
+    def __init__(
+        self, size: int = 2, limits: SandboxLimits = SandboxLimits(), allow_weak: bool = False
+    ) -> None:
         if size < 1:
             raise ValueError("a strategy sandbox needs at least one process")
         self.size = size
         self.limits = limits
+        self.allow_weak = allow_weak
         self.entry = ENTRY
         self.warmup = str(WARMUP) if WARMUP.is_file() else None
         self._idle: asyncio.Queue[Worker | None] = asyncio.Queue()
@@ -87,12 +100,30 @@ class StrategySandbox:
             "alive": len(workers),
             "network_isolated": bool(workers) and all(w.network_isolated for w in workers),
             "files_isolated": bool(workers) and all(w.files_isolated for w in workers),
+            "seccomp": bool(workers) and all(w.seccomp for w in workers),
+            "allow_weak": self.allow_weak,
             "restarts": self._restarts,
         }
 
     async def _spawn(self) -> None:
         assert self._cwd is not None
-        worker = await Worker.start(self.limits, self._cwd, self.entry, self.warmup)
+        worker = await Worker.start(
+            self.limits, self._cwd, self.entry, self.warmup, self.allow_weak
+        )
+        missing = [name for key, name in LAYERS.items() if not getattr(worker, key)]
+        if missing and not self.allow_weak:
+            await worker.stop()
+            names = " and ".join([", ".join(missing[:-1]), missing[-1]] if missing[1:] else missing)
+            raise IsolationUnavailable(
+                "the strategy sandbox needs Linux user+network namespaces, Landlock and "
+                f"seccomp: this system lacks {names}; set "
+                "ARISTOBOT_SANDBOX_ALLOW_WEAK=1 to run strategies with the audit hook only "
+                "(unsafe with untrusted users)"
+            )
+        if missing:
+            logger.warning(
+                "strategy sandbox: running without {} (weak isolation allowed)", ", ".join(missing)
+            )
         if self._closed:
             await worker.stop()
             return
@@ -119,4 +150,4 @@ class StrategySandbox:
                 await asyncio.sleep(RESPAWN_DELAY_SECONDS)
 
 
-__all__ = ["SandboxLimits", "StrategyFailed", "StrategySandbox"]
+__all__ = ["IsolationUnavailable", "SandboxLimits", "StrategyFailed", "StrategySandbox"]

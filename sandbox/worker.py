@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.limits import SandboxLimits, StrategyFailed
+from sandbox.protocol import HEADER, HELLO_ID, MAX_REQUEST, MAX_RESULT
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from sandbox.child import main; main()"
@@ -26,7 +27,6 @@ ENVIRONMENT = {
 START_SECONDS = 60.0
 # the child enforces the wall-clock limit itself; this is for a child that stopped answering
 REPLY_GRACE_SECONDS = 2.0
-MAX_LINE = 16 << 20
 STDERR_TAIL = 4096
 
 
@@ -37,17 +37,24 @@ class Worker:
         self.broken = False  # in doubt after a failure: replace it
         self.network_isolated = False
         self.files_isolated = False
-        self._next_id = 0
+        self.seccomp = False
+        self._next_id = HELLO_ID
         self._stderr = bytearray()
         self._drain = asyncio.create_task(self._drain_stderr())
 
     @classmethod
     async def start(
-        cls, limits: SandboxLimits, cwd: str, entry: str, warmup: str | None = None
+        cls,
+        limits: SandboxLimits,
+        cwd: str,
+        entry: str,
+        warmup: str | None = None,
+        allow_weak: bool = False,
     ) -> "Worker":
         config = {
             "entry": entry,
             "warmup": warmup,
+            "allow_weak": allow_weak,
             "wall_seconds": limits.wall_seconds,
             "cpu_seconds": limits.cpu_seconds,
             "memory_mb": limits.memory_mb,
@@ -60,21 +67,33 @@ class Worker:
             env=ENVIRONMENT,
             cwd=cwd,
             start_new_session=True,  # no terminal signals from the app's process group
-            limit=MAX_LINE,
         )  # fmt: skip
         worker = cls(process, limits)
         try:
-            assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), START_SECONDS)
-            hello = json.loads(line) if line else None
-        except (TimeoutError, ValueError):
+            hello = await asyncio.wait_for(worker._read_frame(HELLO_ID), START_SECONDS)
+        except (TimeoutError, ValueError, asyncio.IncompleteReadError):
             hello = None
         if not isinstance(hello, dict) or not hello.get("ready"):
             await worker.kill()
             raise RuntimeError(f"the strategy sandbox did not start: {worker.diagnostics()}")
         worker.network_isolated = bool(hello["network_isolated"])
         worker.files_isolated = bool(hello["files_isolated"])
+        worker.seccomp = bool(hello["seccomp"])
         return worker
+
+    async def _read_frame(self, call_id: int) -> Any:
+        """The payload of the child's next frame, parsed; ValueError if the frame is not the
+        answer to `call_id` (the stream is then out of step: the child must go)."""
+        assert self.process.stdout is not None
+        header = await self.process.stdout.readexactly(HEADER.size)
+        length, answered = HEADER.unpack(header)
+        if answered != call_id or length > MAX_RESULT:
+            raise ValueError("frame out of step")
+        payload = await self.process.stdout.readexactly(length)
+        try:
+            return json.loads(payload)
+        except ValueError:  # a whole frame: the stream is fine, the strategy's answer is not
+            return None
 
     @property
     def alive(self) -> bool:
@@ -91,36 +110,38 @@ class Worker:
         return f"exit code {code}"
 
     async def call(self, function: str, request: dict[str, Any]) -> dict[str, Any]:
-        self._next_id += 1
-        message = {"id": self._next_id, "function": function, "request": request}
-        line = json.dumps(message, default=str).encode() + b"\n"
-        assert self.process.stdin is not None and self.process.stdout is not None
+        payload = json.dumps({"function": function, "request": request}, default=str).encode()
+        if len(payload) > MAX_REQUEST:
+            raise StrategyFailed("the request is too large (more than 16 MiB)")
+        self._next_id = self._next_id % 0xFFFFFFFF + 1  # 32 bits, never HELLO_ID
+        assert self.process.stdin is not None
         try:
-            self.process.stdin.write(line)
+            self.process.stdin.write(HEADER.pack(len(payload), self._next_id) + payload)
             await self.process.stdin.drain()
-            raw = await asyncio.wait_for(
-                self.process.stdout.readline(), self.limits.wall_seconds + REPLY_GRACE_SECONDS
+            reply = await asyncio.wait_for(
+                self._read_frame(self._next_id), self.limits.wall_seconds + REPLY_GRACE_SECONDS
             )
-            reply = json.loads(raw) if raw else None
         except TimeoutError:
             await self._break()
             raise StrategyFailed(
                 f"stopped: exceeded its {self.limits.wall_seconds:g} s time limit"
             ) from None
-        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            reply = None
-        except BaseException:  # cancelled mid-call: the child's state is unknown
-            await self._break()
-            raise
-        if not isinstance(reply, dict) or reply.get("id") != self._next_id:
+        except (OSError, ValueError, asyncio.IncompleteReadError):
             await self._break()
             raise StrategyFailed(
                 f"crashed: the sandbox process stopped unexpectedly ({self.diagnostics()})"
-            )
-        if reply.get("ok"):
-            result: dict[str, Any] = reply["result"]
-            return result
-        raise StrategyFailed(str(reply.get("reason") or "failed"))
+            ) from None
+        except BaseException:  # cancelled mid-call: the child's state is unknown
+            await self._break()
+            raise
+        # a whole frame came back: the child is fine, whatever the strategy process wrote in it
+        if isinstance(reply, dict) and reply.get("ok") is True:
+            result = reply.get("result")
+            if isinstance(result, dict):
+                return result
+        elif isinstance(reply, dict) and reply.get("ok") is False:
+            raise StrategyFailed(str(reply.get("reason") or "failed"))
+        raise StrategyFailed("crashed: the strategy process returned an unreadable answer")
 
     async def _break(self) -> None:
         self.broken = True

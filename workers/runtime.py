@@ -44,6 +44,7 @@ class LazySandbox:
                         cpu_seconds=settings.sandbox_cpu_seconds,
                         memory_mb=settings.sandbox_memory_mb,
                     ),
+                    allow_weak=settings.sandbox_allow_weak,
                 )
                 await pool.start()
                 self._pool = pool
