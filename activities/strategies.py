@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import json
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal, Protocol
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -50,10 +50,25 @@ MAX_VARS_BYTES = 64 * 1024
 # waits for every strategy of a candle: keep it short).
 PREVIOUS_ACTION_WAIT = 10.0
 MAX_LATE_SECONDS = 900
+# Refusals from the broker that asking again on the next candle would not change.
+LASTING_REFUSALS = frozenset(
+    {"BrokerNotFound", "UnknownSymbol", "AuthenticationFailed", "NotSupported"}
+)
 PENDING_ENTRY = ("pending", "open", "partially_filled")
 
 
-Amount = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=38, decimal_places=18)]
+def _to_column(value: Decimal) -> Decimal:
+    """To the 18 places the database keeps (a float price like close * 1.04 on a coin
+    priced 0.0000123 has more), then checked positive."""
+    rounded = value.quantize(Decimal("1e-18"), rounding=ROUND_HALF_EVEN)
+    if rounded <= 0:
+        raise ValueError("must be greater than 0")
+    return rounded
+
+
+Amount = Annotated[
+    Decimal, Field(allow_inf_nan=False, lt=Decimal("1e20")), AfterValidator(_to_column)
+]
 
 
 class Answer(BaseModel):
@@ -138,8 +153,8 @@ class StrategyActivities:
         except _NoCandle as missing:
             return EvaluationResult(strategy_id=strategy.id, action="skipped", message=str(missing))
         except ApplicationError as error:
-            if not error.non_retryable:
-                raise  # the exchange is unreachable for now: retried
+            if error.type not in LASTING_REFUSALS:
+                raise  # unreachable or rate limited for now: retried, then this candle skipped
             # The broker refuses for good (symbol not traded there, key revoked, broker
             # deleted): asking again on every candle would not help.
             return await self._fail(strategy, request, error.message)
@@ -287,9 +302,11 @@ class StrategyActivities:
         now = utcnow()
         async with self._sessions.begin() as session:
             row = await session.get(Strategy, strategy.id, with_for_update=True)
-            if row is None or not await _still_runs(
-                session, row, request, version=strategy.version
-            ):
+            if row is None:  # deleted meanwhile
+                return EvaluationResult(
+                    strategy_id=strategy.id, action="skipped", message="deleted"
+                )
+            if not await _still_runs(session, row, request, version=strategy.version):
                 # Paused, moved or edited while it was being evaluated: the user's latest
                 # word wins, nothing is traded.
                 action, workflow_id = "skipped", None
@@ -320,12 +337,15 @@ class StrategyActivities:
         the others keep running."""
         logger.warning("strategy {} stopped: {}", strategy.id, reason)
         async with self._sessions.begin() as session:
+            row = await session.get(Strategy, strategy.id, with_for_update=True)
+            if row is None:  # deleted meanwhile
+                return EvaluationResult(strategy_id=strategy.id, action="skipped", message=reason)
             added = await _insert_evaluation(
                 session, strategy, request, action="error", error=reason, at=utcnow()
             )
-            row = await session.get(Strategy, strategy.id, with_for_update=True)
             # `added`: a retry of an evaluation that did record its decision changes nothing.
-            if added and row is not None and row.status == "active":
+            # Only the version that failed: a fix saved meanwhile is not blamed.
+            if added and row.status == "active" and row.version == strategy.version:
                 row.status, row.error = "error", reason
                 row.last_candle_at = request.open_time
                 await emit(session, row.user_id, "strategy", row.id)
@@ -359,7 +379,7 @@ class StrategyActivities:
             if start["workflow"] == CANCEL_ORDER
             else StrategyActionInput.model_validate(start["input"])
         )
-        # Already started by an earlier attempt (or the dashboard's cancel): acted on once.
+        # Already started by an earlier attempt: acted on once.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await self._client.start_workflow(
                 start["workflow"],

@@ -301,17 +301,23 @@ class Heartbeat:
         if loop.time() < book.hole_retry_at:
             return
         book.hole_retry_at = loop.time() + HOLE_RETRY_SECONDS
+        now = self._clock.now()
         try:
-            candles = await closed_after(
-                self._binance, stream, book.hole_after, HOLE_LIMIT, self._clock.now()
+            # From the hole on, a page at a time (not "the newest page": a long outage).
+            page = await self._binance.fetch(
+                stream.symbol, stream.timeframe, book.hole_after + stream.interval, HOLE_LIMIT, now
             )
         except ExchangeError:
             return  # still unreachable: the next tick tries again
+        candles = [c for c in page if c.closed and c.open_time + stream.interval <= now]
         async with self._sessions.begin() as session:
             added = await store_closed(session, stream.symbol, stream.timeframe, candles, "binance")
         self._state.backfilled += added
-        book.hole_after = None
-        logger.info("heartbeat: filled a gap of {} candle(s) in {}", added, stream.name)
+        newest = max((c.open_time for c in candles), default=None)
+        more = len(page) >= HOLE_LIMIT and newest is not None
+        book.hole_after = newest if more else None
+        book.hole_retry_at = 0.0 if more else book.hole_retry_at
+        logger.info("heartbeat: filled {} candle(s) of a gap in {}", added, stream.name)
 
     # --- the simulated market ------------------------------------------------------------
 

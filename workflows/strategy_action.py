@@ -28,18 +28,21 @@ class StrategyActionWorkflow:
     @workflow.run
     async def run(self, action: StrategyActionInput) -> StrategyActionResult:
         try:
+            broker_id = action.intent.broker_id if action.intent else action.broker_id
+            symbol = action.intent.symbol if action.intent else action.symbol
+            if broker_id is None or symbol is None:
+                raise ApplicationError("no broker or symbol", type="BadAction", non_retryable=True)
+            context = await load_context(broker_id, symbol)
+            if context.trading_mode != "strategies":
+                # Switched since the decision: the user's latest word wins.
+                raise ApplicationError(
+                    f"broker '{context.broker_name}' has trading mode"
+                    f" '{context.trading_mode}': strategies do not trade on it",
+                    type="TradingModeOff",
+                    non_retryable=True,
+                )
             if action.kind == "order" and action.intent is not None:
-                intent = action.intent
-                context = await load_context(intent.broker_id, intent.symbol)
-                if context.trading_mode != "strategies":
-                    # Switched since the decision: the user's latest word wins.
-                    raise ApplicationError(
-                        f"broker '{context.broker_name}' has trading mode"
-                        f" '{context.trading_mode}': strategies do not trade on it",
-                        type="TradingModeOff",
-                        non_retryable=True,
-                    )
-                self._path = OrderPath(intent, context)
+                self._path = OrderPath(action.intent, context)
                 outcome = await self._path.execute()
                 return StrategyActionResult(
                     status=outcome.status,
