@@ -53,6 +53,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/strategies.py
 
 clean:
 	rm -rf $(VENV) ui/node_modules ui/dist .mypy_cache .ruff_cache .pytest_cache test-artifacts
