@@ -31,6 +31,7 @@ from db.session import SessionFactory
 from db.upsert import insert_ignore
 from market.candle_store import timeframe_seconds, until
 from sandbox import StrategyFailed
+from strategies.engine import HISTORY  # the candles a strategy sees, as in backtests
 from workflows.inputs import OrderIntent, ProtectRequest
 from workflows.manual_inputs import CANCEL_ORDER, CancelInput
 from workflows.search_attributes import order_attributes
@@ -42,8 +43,6 @@ from workflows.strategy_inputs import (
     action_workflow_id,
 )
 
-# Candles a strategy sees: enough for long indicators, bounded so a call stays small.
-HISTORY = 1000
 # Kept between candles (`self.vars`): small state, not a data store.
 MAX_VARS_BYTES = 64 * 1024
 # How long an evaluation waits for the previous decision's workflow to end (the runner
