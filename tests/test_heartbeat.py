@@ -133,6 +133,28 @@ def feed_settings(database_url: str, rest: str, ws: str, symbol: str, **more: An
     return Settings(**values)
 
 
+def stream_feed(
+    database_url: str,
+    sessions: Sessions,
+    rest: str,
+    stream: FakeKlineStream,
+    exchange: str,
+    sink: "RecordingSink",
+    clock: "ManualClock",
+    **options: Any,
+) -> Heartbeat:
+    """A heartbeat on the fakes, streaming `exchange` 1m only, status written at once."""
+    return Heartbeat(
+        feed_settings(database_url, rest, stream.url, exchange),
+        sessions,
+        sink,
+        clock=clock,
+        follow_strategies=False,
+        status_every=0,
+        **options,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running(heartbeat: Heartbeat) -> AsyncIterator[None]:
     task = asyncio.create_task(heartbeat.run())
@@ -196,14 +218,7 @@ async def test_stream_candles_are_stored_and_delivered_once_in_order(
     state.klines[(exchange, "1m")] = history
     clock = ManualClock(T0 + 10 * MINUTE + timedelta(seconds=5))
     sink = RecordingSink()
-    heartbeat = Heartbeat(
-        feed_settings(database_url, rest, stream.url, exchange),
-        sessions,
-        sink,
-        clock=clock,
-        follow_strategies=False,
-        status_every=0,
-    )
+    heartbeat = stream_feed(database_url, sessions, rest, stream, exchange, sink, clock)
     async with running(heartbeat):
         await stream.wait_connections(1)
         # First start, nothing stored: the recent history (here all 10 closed candles).
@@ -275,14 +290,8 @@ async def test_a_dropped_connection_and_skipped_candles_are_backfilled_once(
     history = state.klines[(exchange, "1m")] = [row(i) for i in range(11)]
     clock = ManualClock(T0 + 10 * MINUTE + timedelta(seconds=5))
     sink = RecordingSink()
-    heartbeat = Heartbeat(
-        feed_settings(database_url, rest, stream.url, exchange),
-        sessions,
-        sink,
-        clock=clock,
-        backoff=QUICK,
-        follow_strategies=False,
-        status_every=0,
+    heartbeat = stream_feed(
+        database_url, sessions, rest, stream, exchange, sink, clock, backoff=QUICK
     )
     async with running(heartbeat):
         await stream.wait_connections(1)
@@ -335,14 +344,7 @@ async def test_a_gap_rest_cannot_fill_yet_is_filled_later(
     history = state.klines[(exchange, "1m")] = [row(i) for i in range(3)]
     clock = ManualClock(T0 + 3 * MINUTE + timedelta(seconds=1))
     sink = RecordingSink()
-    heartbeat = Heartbeat(
-        feed_settings(database_url, rest, stream.url, exchange),
-        sessions,
-        sink,
-        clock=clock,
-        follow_strategies=False,
-        status_every=0,
-    )
+    heartbeat = stream_feed(database_url, sessions, rest, stream, exchange, sink, clock)
     async with running(heartbeat):
         await stream.wait_connections(1)
         await until(lambda: sink.delivered() == minutes(0, 1, 2))
@@ -375,14 +377,8 @@ async def test_a_failing_sink_gets_the_candles_later_in_order(
     history = state.klines[(exchange, "1m")] = [row(i) for i in range(4)]
     clock = ManualClock(T0 + 3 * MINUTE + timedelta(seconds=5))
     sink = RecordingSink(failures=2)
-    heartbeat = Heartbeat(
-        feed_settings(database_url, rest, stream.url, exchange),
-        sessions,
-        sink,
-        clock=clock,
-        follow_strategies=False,
-        status_every=0,
-        sink_retry=0.05,
+    heartbeat = stream_feed(
+        database_url, sessions, rest, stream, exchange, sink, clock, sink_retry=0.05
     )
     async with running(heartbeat):
         await stream.wait_connections(1)

@@ -3,8 +3,6 @@ heartbeat → the strategy runner → the strategy's decision → an order, on t
 and on a fake exchange. The stream drops and skips candles on the way: the gap is
 backfilled and every candle is evaluated exactly once, in order."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +17,7 @@ from market.kline_stream import Backoff
 from tests.conftest import ApiUser, eventually
 from tests.fakes.binance_market import MarketState
 from tests.fakes.binance_stream import FakeKlineStream, kline_row
+from tests.test_heartbeat import running
 from tests.test_strategy_runner import activate, create_strategy, strategy_orders
 from tests.venues import Venue
 from workers.candle_sink import StrategyRunnerSink
@@ -50,17 +49,6 @@ async def stream() -> AsyncIterator[FakeKlineStream]:
     fake = await FakeKlineStream().start()
     yield fake
     await fake.stop()
-
-
-@contextlib.asynccontextmanager
-async def running(heartbeat: Heartbeat) -> AsyncIterator[None]:
-    task = asyncio.create_task(heartbeat.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def ms(at: datetime) -> int:
