@@ -43,9 +43,19 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, held in TIME_WAIT for a minute so the kernel does not hand
+    it to another bind(0) (the Temporal dev server picks its internal ports that way) before
+    the test binds it (our servers set SO_REUSEADDR)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # closed from the listening side: TIME_WAIT stays on `port`
+            client.recv(1)
+        return port
 
 
 def pytest_report_header() -> str:

@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,3 +162,27 @@ def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
             dev.kill()
         for pid in temporal_processes(data_dir):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def test_dev_says_why_the_temporal_dev_server_did_not_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        ui_port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "ARISTOBOT_DATA_DIR": str(tmp_path),
+            "ARISTOBOT_PORT": str(free_port()),
+            "ARISTOBOT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "ARISTOBOT_TEMPORAL_UI_PORT": str(ui_port),
+            "ARISTOBOT_MARKET": "simulated",
+        }
+        env.pop("ARISTOBOT_DATABASE_URL", None)
+        failed = subprocess.run(
+            [ARISTOBOT, "dev"], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert failed.returncode == 1
+    # The dev server's own words, not just "see the log".
+    assert f"can't set UI port {ui_port}" in failed.stderr, failed.stderr
+    assert "address already in use" in failed.stderr
+    assert temporal_processes(tmp_path) == []

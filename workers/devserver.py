@@ -70,14 +70,26 @@ async def temporal_answers(settings: Settings, timeout: float = 2.0) -> bool:
         return False
 
 
+def last_lines(path: Path, start: int, count: int = 12) -> str:
+    """The last `count` lines written to `path` after byte offset `start`."""
+    with path.open("rb") as log:
+        log.seek(start)
+        lines = log.read().decode(errors="replace").splitlines()
+    return "\n".join(lines[-count:])
+
+
 class DevServer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._log = Path(settings.data_dir) / "temporal.log"
+        self._log_start = 0
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         data_dir = Path(self._settings.data_dir)
         with log_file(data_dir, "temporal.log") as log:
+            # The log is appended to across runs; a failed start reports this run's lines.
+            self._log_start = log.tell()
             self.process = spawn(dev_server_command(self._settings, data_dir / "temporal.db"), log)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
@@ -87,7 +99,7 @@ class DevServer:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
                     f"the Temporal dev server exited with code {self.process.returncode};"
-                    f" see {Path(self._settings.data_dir) / 'temporal.log'}"
+                    f" the end of {self._log}:\n{last_lines(self._log, self._log_start)}"
                 )
             if await temporal_answers(self._settings, timeout=1.0):
                 return
