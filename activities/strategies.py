@@ -281,9 +281,9 @@ class StrategyActivities:
             )
             start = {
                 "workflow": STRATEGY_ACTION,
-                "input": _action_input(strategy, request, answer, workflow_id).model_dump(
-                    mode="json"
-                ),
+                "input": _action_input(
+                    strategy, request, answer, workflow_id, Decimal(state["position"]["qty"])
+                ).model_dump(mode="json"),
             }
         if start is not None:
             decision["start"] = start
@@ -464,7 +464,11 @@ async def _still_runs(
 
 
 def _action_input(
-    strategy: Strategy, request: EvaluationRequest, answer: "Answer", workflow_id: str
+    strategy: Strategy,
+    request: EvaluationRequest,
+    answer: "Answer",
+    workflow_id: str,
+    position_quantity: Decimal,
 ) -> StrategyActionInput:
     assert strategy.broker_id is not None
     action = answer.action
@@ -494,8 +498,8 @@ def _action_input(
         type="limit" if price is not None else "market",
         source="strategy",
         quantity=answer.quantity if buying else None,
-        # Liquidate: everything the position holds.
-        percent=None if buying else Decimal(100),
+        # Liquidate: what the position holds, as in a backtest (not other coins held).
+        close_quantity=None if buying else position_quantity,
         price=price,
         stop_loss=answer.stop_loss if buying else None,
         take_profit=answer.take_profit if buying else None,

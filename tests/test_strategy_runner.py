@@ -158,7 +158,10 @@ async def test_decisions_become_orders_once(
     venue: Venue, timeframe: str, user: ApiUser, stack: Stack
 ) -> None:
     venue.set_price("BTC/USDT", "50000")
-    broker = await venue.create_broker(user, {"USDT": "1000"}, trading_mode="strategies")
+    # The account holds coins besides what the strategy buys: its exit sells only its own.
+    broker = await venue.create_broker(
+        user, {"USDT": "1000", "BTC": "0.5"}, trading_mode="strategies"
+    )
     strategy = await create_strategy(user, BUY_THEN_TAKE_PROFIT)
     await activate(user, strategy, broker, timeframe)
 
@@ -198,6 +201,10 @@ async def test_decisions_become_orders_once(
 
     orders = await eventually(sold)
     assert [o["side"] for o in orders] == ["sell", "buy"]
+    # What the buy brought in (less a fee taken in BTC, down to the lot step), not the 0.5
+    # BTC held besides.
+    sold_qty, bought_qty = D(orders[0]["filled_quantity"]), D(buy["filled_quantity"])
+    assert bought_qty * D("0.99") <= sold_qty <= bought_qty, orders[0]
     assert await evaluations(stack, strategy["id"]) == 2
     final: dict[str, Any] = (await user.http.get(f"/api/strategies/{strategy['id']}")).json()
     assert final["position"] is None

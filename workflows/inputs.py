@@ -79,8 +79,9 @@ def reconcile_schedule_id(broker_id: int) -> str:
 
 class OrderIntent(BaseModel):
     """One order to place, whoever asks (webhook, dashboard, strategy). Sized by exactly one
-    of: `percent` (of the free quote on a buy, of the free base on a sell), `quantity` (base)
-    or `quote_amount` (quote, market buys)."""
+    of: `percent` (of the free quote on a buy, of the free base on a sell), `quantity` (base),
+    `quote_amount` (quote, market buys) or `close_quantity` (a sell closing a position: that
+    quantity, or all the free base when less is held)."""
 
     user_id: int
     broker_id: int
@@ -91,6 +92,9 @@ class OrderIntent(BaseModel):
     percent: Decimal | None = None
     quantity: Decimal | None = None
     quote_amount: Decimal | None = None
+    # A strategy's exit sells its position, not coins the account holds besides it; capped
+    # at the free base (a fee taken in the base leaves a little less than was bought).
+    close_quantity: Decimal | None = None
     price: Decimal | None = None  # limit price
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None

@@ -217,6 +217,12 @@ class OrderPath:
         buy = intent.side == "buy"
         by_quote = not limit and context.capabilities.market_buy_by_quote
         try:
+            if not buy and intent.close_quantity is not None:
+                base = snapshot.balances.get(market.base)
+                held = base.free if base else Decimal(0)
+                return size_sell(
+                    market, min(held, intent.close_quantity), Decimal(100), price, limit=limit
+                )
             if intent.quantity is not None or intent.quote_amount is not None:
                 return size_given(
                     market,
