@@ -54,6 +54,9 @@ LASTING_REFUSALS = frozenset(
     {"BrokerNotFound", "UnknownSymbol", "AuthenticationFailed", "NotSupported"}
 )
 PENDING_ENTRY = ("pending", "open", "partially_filled")
+# Temporal keeps a closed workflow's history for at least a day: a decision's workflow it
+# does not know, recorded less than that ago, was never started.
+NEVER_STARTED_WITHIN = timedelta(hours=23)
 
 
 def _to_column(value: Decimal) -> Decimal:
@@ -224,7 +227,7 @@ class StrategyActivities:
         async with self._sessions() as session:
             last = (
                 await session.scalars(
-                    select(StrategyEvaluation.workflow_id)
+                    select(StrategyEvaluation)
                     .where(
                         StrategyEvaluation.strategy_id == strategy.id,
                         StrategyEvaluation.workflow_id.is_not(None),
@@ -233,23 +236,58 @@ class StrategyActivities:
                     .limit(1)
                 )
             ).first()
-        if last is None:
+        if last is None or last.workflow_id is None:
             return None
         # Usually a matter of seconds (fill, then stop-loss / take-profit placed): wait a
         # little rather than skip the candle.
         deadline = asyncio.get_running_loop().time() + PREVIOUS_ACTION_WAIT
         while True:
             try:
-                described = await self._client.get_workflow_handle(last).describe()
+                described = await self._client.get_workflow_handle(last.workflow_id).describe()
             except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
-                    return None  # never started, or its history is gone: nothing runs
-                raise  # Temporal unreachable: asking now could buy twice; retried
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise  # Temporal unreachable: asking now could buy twice; retried
+                if await self._start_late(last):
+                    continue  # started now: waited for as any other
+                return None  # nothing runs
             if described.status != WorkflowExecutionStatus.RUNNING:
                 return None
             if asyncio.get_running_loop().time() > deadline:
-                return f"not asked: the previous decision's workflow {last} is still running"
+                return (
+                    f"not asked: the previous decision's workflow {last.workflow_id}"
+                    " is still running"
+                )
             await asyncio.sleep(0.25)
+
+    async def _start_late(self, evaluation: StrategyEvaluation) -> bool:
+        """The previous decision's workflow was never started (Temporal unreachable for all
+        of that evaluation's retries): started now if its candle is still recent; otherwise
+        its evaluation says it was not traded. True when started."""
+        start = (evaluation.decision or {}).get("start")
+        if (
+            start is None
+            or evaluation.error is not None  # explained already
+            or utcnow() - evaluation.created_at > NEVER_STARTED_WITHIN  # its history is gone
+        ):
+            return False
+        stale = _staleness(
+            EvaluationRequest(
+                strategy_id=evaluation.strategy_id,
+                symbol=evaluation.symbol,
+                timeframe=evaluation.timeframe,
+                open_time=evaluation.candle_time,
+            )
+        )
+        if stale is None:
+            logger.warning("starting {} late: its first start failed", evaluation.workflow_id)
+            await self._start(evaluation, start)
+            return True
+        async with self._sessions.begin() as session:
+            row = await session.get(StrategyEvaluation, evaluation.id, with_for_update=True)
+            if row is not None and row.error is None:
+                row.error = f"not traded: its workflow could not be started in time ({stale})"
+                await emit(session, row.user_id, "strategy", row.strategy_id)
+        return False
 
     # --- acting on the answer ----------------------------------------------------------
 
@@ -355,7 +393,7 @@ class StrategyActivities:
         refused by Temporal, which makes retries safe."""
         decision = evaluation.decision or {}
         start = decision.get("start")
-        if start is not None and evaluation.workflow_id is not None:
+        if start is not None and evaluation.workflow_id is not None and evaluation.error is None:
             async with self._sessions() as session:
                 strategy = await session.get(Strategy, evaluation.strategy_id)
             # A retry after a pause (kill switch) does not act on the decision any more.

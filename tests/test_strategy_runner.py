@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from db.models import Strategy as StrategyModel
 from db.models import StrategyEvaluation
 from exchanges.types import Candle
 from market.candle_store import store_closed, timeframe_seconds
@@ -18,11 +19,15 @@ from tests.conftest import ApiUser, eventually
 from tests.venues import Venue
 from workers.runner_feed import RunnerSignals
 from workers.stack import Stack
+from workflows.inputs import OrderIntent
 from workflows.strategy_inputs import (
     CANDLE_CLOSED,
+    STRATEGY_ACTION,
     STRATEGY_RUNNER,
     CandlesClosed,
     RunnerInput,
+    StrategyActionInput,
+    action_workflow_id,
     runner_workflow_id,
 )
 
@@ -293,3 +298,87 @@ async def test_a_broker_leaving_trading_mode_strategies_stops_its_strategies(
     )
     assert refused.status_code == 409
     assert "trading mode 'off'" in refused.json()["detail"]
+
+
+async def record_unstarted_buy(
+    stack: Stack, user: ApiUser, strategy: dict[str, Any], broker: dict[str, Any], at: datetime
+) -> str:
+    """What an evaluation leaves when Temporal stayed unreachable through all its retries:
+    the decision recorded with its workflow id, the workflow never started."""
+    assert stack.runtime is not None
+    timeframe = strategy["timeframe"]
+    workflow_id = action_workflow_id(strategy["id"], timeframe, int(at.timestamp() * 1000), "buy")
+    intent = OrderIntent(
+        user_id=user.id,
+        broker_id=broker["id"],
+        symbol="BTC/USDT",
+        side="buy",
+        type="market",
+        source="strategy",
+        quantity=D("0.001"),
+        strategy_id=strategy["id"],
+    )
+    start = StrategyActionInput(strategy_id=strategy["id"], kind="order", intent=intent)
+    async with stack.runtime.sessions.begin() as session:
+        row = await session.get(StrategyModel, strategy["id"])
+        assert row is not None
+        session.add(
+            StrategyEvaluation(
+                strategy_id=row.id,
+                user_id=row.user_id,
+                symbol="BTC/USDT",
+                timeframe=timeframe,
+                candle_time=at,
+                version=row.version,
+                action="buy",
+                decision={
+                    "message": "buy",
+                    "start": {"workflow": STRATEGY_ACTION, "input": start.model_dump(mode="json")},
+                },
+                workflow_id=workflow_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        row.last_candle_at = at
+    return workflow_id
+
+
+async def test_a_decision_whose_workflow_never_started_is_started_late_or_explained(
+    user: ApiUser, stack: Stack
+) -> None:
+    # Recent: the next evaluation starts it (once), waits for it, then asks the strategy.
+    timeframe = "6h"
+    broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
+    strategy = await activate(
+        user, await create_strategy(user, BUY_THEN_TAKE_PROFIT), broker, timeframe
+    )
+    missed = await record_unstarted_buy(stack, user, strategy, broker, period(timeframe))
+    await close_candles(stack, timeframe, candle(period(timeframe, 1), "50000"))
+    await runner_done(stack, timeframe, period(timeframe, 1))
+
+    async def filled() -> list[dict[str, Any]] | None:
+        orders = await strategy_orders(user, strategy["id"])
+        return orders if orders and orders[0]["status"] == "filled" else None
+
+    [order] = await eventually(filled)
+    assert order["workflow_id"] == missed
+    # With that position open, the strategy held on the next candle: no second buy.
+    assert await evaluations(stack, strategy["id"]) == 2
+
+    # Too old to trade by the next candle: not started, and the evaluation says why.
+    timeframe = "8h"
+    broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
+    strategy = await activate(
+        user, await create_strategy(user, BUY_THEN_TAKE_PROFIT), broker, timeframe
+    )
+    missed = await record_unstarted_buy(stack, user, strategy, broker, period(timeframe, -3))
+    await close_candles(stack, timeframe, candle(period(timeframe), "50000"))
+    await runner_done(stack, timeframe, period(timeframe))
+    listed = await user.http.get(f"/api/strategies/{strategy['id']}/evaluations")
+    old, new = sorted(listed.json()["items"], key=lambda e: e["candle_time"])
+    assert old["workflow_id"] == missed
+    assert old["error"].startswith("not traded: its workflow could not be started in time")
+    # The strategy, still flat, bought on the new candle instead.
+    orders = await eventually(lambda: strategy_orders(user, strategy["id"]))
+    assert [o["workflow_id"] for o in orders] == [new["workflow_id"]]
+    assert new["action"] == "buy" and new["workflow_id"] != missed
