@@ -2,6 +2,7 @@
 from activities because a workflow can signal another workflow but not start it and wait
 for an answer: Temporal's update-with-start does both, atomically."""
 
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -39,7 +40,10 @@ class HoldCall(BaseModel):
 
 
 class HeldPosition(BaseModel):
-    position_id: int | None = None
+    position_id: int | None = None  # set when its protective orders are held
+    # The open position's quantity once held (None: no position is open), what a sell
+    # closing the position may sell at most.
+    open_quantity: Decimal | None = None
 
 
 class ProtectCall(BaseModel):
@@ -100,8 +104,10 @@ class GuardCalls:
         until `resume_protection`. Positions without protection are left alone."""
         async with self._sessions() as session:
             position = await open_position(session, call.broker_id, call.symbol)
-            if position is None or not await _guarded(session, position):
+            if position is None:
                 return HeldPosition()
+            if not await _guarded(session, position):
+                return HeldPosition(open_quantity=position.quantity)
             position_id = position.id
         outcome = await self._call(
             position_id,
@@ -110,7 +116,14 @@ class GuardCalls:
             call.request_id,
             HoldOutcome,
         )
-        return HeldPosition(position_id=position_id if outcome.held else None)
+        # Read again: holding may have found a stop-loss or take-profit filled meanwhile.
+        async with self._sessions() as session:
+            position = await session.get(Position, position_id)
+        still_open = position is not None and position.status == "open"
+        return HeldPosition(
+            position_id=position_id if outcome.held else None,
+            open_quantity=position.quantity if position is not None and still_open else None,
+        )
 
     @activity.defn
     async def resume_protection(self, call: GuardCall) -> ProtectOutcome:

@@ -241,13 +241,15 @@ class StrategyActivities:
         # Usually a matter of seconds (fill, then stop-loss / take-profit placed): wait a
         # little rather than skip the candle.
         deadline = asyncio.get_running_loop().time() + PREVIOUS_ACTION_WAIT
+        started_late = False
         while True:
             try:
                 described = await self._client.get_workflow_handle(last.workflow_id).describe()
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise  # Temporal unreachable: asking now could buy twice; retried
-                if await self._start_late(last):
+                if not started_late and await self._start_late(strategy, last):
+                    started_late = True
                     continue  # started now: waited for as any other
                 return None  # nothing runs
             if described.status != WorkflowExecutionStatus.RUNNING:
@@ -259,10 +261,11 @@ class StrategyActivities:
                 )
             await asyncio.sleep(0.25)
 
-    async def _start_late(self, evaluation: StrategyEvaluation) -> bool:
+    async def _start_late(self, strategy: Strategy, evaluation: StrategyEvaluation) -> bool:
         """The previous decision's workflow was never started (Temporal unreachable for all
-        of that evaluation's retries): started now if its candle is still recent; otherwise
-        its evaluation says it was not traded. True when started."""
+        of that evaluation's retries): started now if its candle is still recent (in practice
+        on 1-minute candles) and the strategy still runs as it did then; otherwise its
+        evaluation says it was not traded. True when started."""
         start = (evaluation.decision or {}).get("start")
         if (
             start is None
@@ -270,22 +273,37 @@ class StrategyActivities:
             or utcnow() - evaluation.created_at > NEVER_STARTED_WITHIN  # its history is gone
         ):
             return False
-        stale = _staleness(
-            EvaluationRequest(
-                strategy_id=evaluation.strategy_id,
-                symbol=evaluation.symbol,
-                timeframe=evaluation.timeframe,
-                open_time=evaluation.candle_time,
+        async with self._sessions() as session:
+            # An order under that id means it did run (its history may be gone early).
+            ran = await session.scalar(
+                select(Order.id).where(Order.workflow_id == evaluation.workflow_id).limit(1)
             )
+        if ran is not None:
+            return False
+        request = EvaluationRequest(
+            strategy_id=evaluation.strategy_id,
+            symbol=evaluation.symbol,
+            timeframe=evaluation.timeframe,
+            open_time=evaluation.candle_time,
         )
-        if stale is None:
-            logger.warning("starting {} late: its first start failed", evaluation.workflow_id)
-            await self._start(evaluation, start)
-            return True
+        closed_at = request.open_time + timedelta(seconds=timeframe_seconds(request.timeframe))
+        if evaluation.version != strategy.version or (
+            strategy.activated_at is not None and strategy.activated_at > closed_at
+        ):
+            # Edited, paused and resumed, or moved since: the user's latest word wins.
+            return await self._not_traded(evaluation, "the strategy changed since")
+        stale = _staleness(request)
+        if stale is not None:
+            return await self._not_traded(evaluation, stale)
+        logger.warning("starting {} late: its first start failed", evaluation.workflow_id)
+        await self._start(evaluation, start)
+        return True
+
+    async def _not_traded(self, evaluation: StrategyEvaluation, why: str) -> bool:
         async with self._sessions.begin() as session:
             row = await session.get(StrategyEvaluation, evaluation.id, with_for_update=True)
             if row is not None and row.error is None:
-                row.error = f"not traded: its workflow could not be started in time ({stale})"
+                row.error = f"not traded: its workflow could not be started in time ({why})"
                 await emit(session, row.user_id, "strategy", row.strategy_id)
         return False
 
@@ -313,6 +331,8 @@ class StrategyActivities:
                 strategy.id, request.timeframe, _ms(request.open_time), action
             )
             start = {"workflow": CANCEL_ORDER, "input": {"order_id": state["pending_order_id"]}}
+        elif action == "sell" and not state["position"]["is_open"]:
+            decision["message"] += "; not traded: no open position to sell"
         elif action in ("buy", "sell", "protect"):
             workflow_id = action_workflow_id(
                 strategy.id, request.timeframe, _ms(request.open_time), action

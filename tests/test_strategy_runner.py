@@ -89,30 +89,38 @@ async def create_strategy(user: ApiUser, code: str) -> dict[str, Any]:
 
 
 async def activate(
-    user: ApiUser, strategy: dict[str, Any], broker: dict[str, Any], timeframe: str = "1m"
+    user: ApiUser,
+    strategy: dict[str, Any],
+    broker: dict[str, Any],
+    timeframe: str = "1m",
+    symbol: str = "BTC/USDT",
 ) -> dict[str, Any]:
     response = await user.http.post(
         f"/api/strategies/{strategy['id']}/activate",
-        json={"broker_id": broker["id"], "symbol": "BTCUSDT", "timeframe": timeframe},
+        json={"broker_id": broker["id"], "symbol": symbol, "timeframe": timeframe},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-async def close_candles(stack: Stack, timeframe: str, *candles: Candle) -> None:
+async def close_candles(
+    stack: Stack, timeframe: str, *candles: Candle, symbol: str = "BTC/USDT"
+) -> None:
     """What the heartbeat does with each newly stored closed candle."""
     assert stack.runtime is not None and stack.client is not None
     async with stack.runtime.sessions.begin() as session:
-        await store_closed(session, "BTC/USDT", timeframe, list(candles), "binance")
+        await store_closed(session, symbol, timeframe, list(candles), "binance")
     signals = RunnerSignals(stack.client, stack.runtime.sessions, stack.settings.task_queue)
-    await signals.closed("BTC/USDT", timeframe, list(candles))
+    await signals.closed(symbol, timeframe, list(candles))
 
 
-async def runner_done(stack: Stack, timeframe: str, open_time: datetime) -> None:
-    """Until the runner of BTC/USDT on `timeframe` has dealt with the candle."""
+async def runner_done(
+    stack: Stack, timeframe: str, open_time: datetime, symbol: str = "BTC/USDT"
+) -> None:
+    """Until the runner of `symbol` on `timeframe` has dealt with the candle."""
     assert stack.client is not None
-    handle = stack.client.get_workflow_handle(runner_workflow_id("BTC/USDT", timeframe))
+    handle = stack.client.get_workflow_handle(runner_workflow_id(symbol, timeframe))
 
     async def done() -> bool:
         status: dict[str, Any] = await handle.query("status")
@@ -304,18 +312,19 @@ async def record_unstarted_buy(
     stack: Stack, user: ApiUser, strategy: dict[str, Any], broker: dict[str, Any], at: datetime
 ) -> str:
     """What an evaluation leaves when Temporal stayed unreachable through all its retries:
-    the decision recorded with its workflow id, the workflow never started."""
+    the decision on candle `at` (the strategy active since before it) recorded with its
+    workflow id, the workflow never started."""
     assert stack.runtime is not None
-    timeframe = strategy["timeframe"]
+    timeframe, symbol = strategy["timeframe"], strategy["symbol"]
     workflow_id = action_workflow_id(strategy["id"], timeframe, int(at.timestamp() * 1000), "buy")
     intent = OrderIntent(
         user_id=user.id,
         broker_id=broker["id"],
-        symbol="BTC/USDT",
+        symbol=symbol,
         side="buy",
         type="market",
         source="strategy",
-        quantity=D("0.001"),
+        quantity=D("0.01"),
         strategy_id=strategy["id"],
     )
     start = StrategyActionInput(strategy_id=strategy["id"], kind="order", intent=intent)
@@ -326,7 +335,7 @@ async def record_unstarted_buy(
             StrategyEvaluation(
                 strategy_id=row.id,
                 user_id=row.user_id,
-                symbol="BTC/USDT",
+                symbol=symbol,
                 timeframe=timeframe,
                 candle_time=at,
                 version=row.version,
@@ -339,22 +348,25 @@ async def record_unstarted_buy(
                 created_at=datetime.now(UTC),
             )
         )
-        row.last_candle_at = at
+        row.last_candle_at, row.activated_at = at, at
     return workflow_id
 
 
 async def test_a_decision_whose_workflow_never_started_is_started_late_or_explained(
     user: ApiUser, stack: Stack
 ) -> None:
-    # Recent: the next evaluation starts it (once), waits for it, then asks the strategy.
-    timeframe = "6h"
+    # A 1-minute decision is still recent on the next candle: the next evaluation starts it
+    # (under its own id), waits for it, then asks the strategy. On ETH/USDT: the end-to-end
+    # feed test has BTC/USDT's 1m runner.
+    timeframe, eth = "1m", "ETH/USDT"
     broker = await user.create_broker(balances={"USDT": "1000"}, trading_mode="strategies")
     strategy = await activate(
-        user, await create_strategy(user, BUY_THEN_TAKE_PROFIT), broker, timeframe
+        user, await create_strategy(user, BUY_THEN_TAKE_PROFIT), broker, timeframe, eth
     )
-    missed = await record_unstarted_buy(stack, user, strategy, broker, period(timeframe))
-    await close_candles(stack, timeframe, candle(period(timeframe, 1), "50000"))
-    await runner_done(stack, timeframe, period(timeframe, 1))
+    missed = await record_unstarted_buy(stack, user, strategy, broker, period(timeframe, -1))
+    # Far under any entry price: the strategy holds its position.
+    await close_candles(stack, timeframe, candle(period(timeframe), "100"), symbol=eth)
+    await runner_done(stack, timeframe, period(timeframe), eth)
 
     async def filled() -> list[dict[str, Any]] | None:
         orders = await strategy_orders(user, strategy["id"])
@@ -362,8 +374,11 @@ async def test_a_decision_whose_workflow_never_started_is_started_late_or_explai
 
     [order] = await eventually(filled)
     assert order["workflow_id"] == missed
-    # With that position open, the strategy held on the next candle: no second buy.
-    assert await evaluations(stack, strategy["id"]) == 2
+    # No second buy on the next candle (the position open, or still being bought).
+    listed = await user.http.get(f"/api/strategies/{strategy['id']}/evaluations")
+    latest, earlier = listed.json()["items"]
+    assert earlier["workflow_id"] == missed and earlier["error"] is None
+    assert (latest["action"], latest["workflow_id"]) == ("none", None), latest
 
     # Too old to trade by the next candle: not started, and the evaluation says why.
     timeframe = "8h"

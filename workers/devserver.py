@@ -104,7 +104,10 @@ class DevServer:
             if await temporal_answers(self._settings, timeout=1.0):
                 return
             await asyncio.sleep(0.3)
-        raise RuntimeError(f"the Temporal dev server did not answer within {timeout:.0f} s")
+        raise RuntimeError(
+            f"the Temporal dev server did not answer within {timeout:.0f} s; the end of"
+            f" {self._log}:\n{last_lines(self._log, self._log_start)}"
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
         stop(self.process, timeout)

@@ -94,6 +94,8 @@ class OrderPath:
         self.intent = intent
         self.context = context
         self.order_id: int | None = None
+        # A sell closing a position: what the position holds once its protection is held.
+        self._close_cap: Decimal | None = None
 
     async def execute(self) -> OrderOutcome:
         intent = self.intent
@@ -112,6 +114,8 @@ class OrderPath:
                 **guard_call(),
             )
             held_position = held.position_id
+            if intent.close_quantity is not None:
+                self._close_cap = min(intent.close_quantity, held.open_quantity or Decimal(0))
         resumed = None
         try:
             outcome = await self._place(self.context)
@@ -217,11 +221,13 @@ class OrderPath:
         buy = intent.side == "buy"
         by_quote = not limit and context.capabilities.market_buy_by_quote
         try:
-            if not buy and intent.close_quantity is not None:
+            if not buy and self._close_cap is not None:
+                if self._close_cap <= 0:
+                    raise SizingError(f"no open {market.symbol} position left to close")
                 base = snapshot.balances.get(market.base)
                 held = base.free if base else Decimal(0)
                 return size_sell(
-                    market, min(held, intent.close_quantity), Decimal(100), price, limit=limit
+                    market, min(held, self._close_cap), Decimal(100), price, limit=limit
                 )
             if intent.quantity is not None or intent.quote_amount is not None:
                 return size_given(
