@@ -90,6 +90,17 @@ def namespaces_work() -> bool:
     return tool is not None and subprocess.run([tool, "-rn", "true"]).returncode == 0
 
 
+def run_isolated(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh isolated interpreter that can import the project; it must exit 0."""
+    boot = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", boot + script],
+        capture_output=True, text=True, timeout=30, cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture(scope="module")
 async def pool() -> AsyncIterator[StrategySandbox]:
     with pytest.MonkeyPatch.context() as patch:
@@ -312,12 +323,7 @@ def test_the_kernel_holds_even_without_the_audit_hook(tmp_path: Path) -> None:
             os.kill(os.getpid(), 0)  # its own pid it may signal (abort() does)
             resource.getrlimit(resource.RLIMIT_NOFILE)  # limits it may read
         """)
-        boot = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        done = subprocess.run(
-            [sys.executable, "-I", "-c", boot + script],
-            capture_output=True, text=True, timeout=30, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        done = run_isolated(script, tmp_path)
         lines = done.stdout.splitlines()
         assert lines[0].startswith("no connection") and lines[1] in ("no read", "no landlock")
         refused = ("socket", "fork", "exec", "signal", "write", "chmod", "limit")
@@ -687,10 +693,5 @@ def test_processes_a_call_leaves_behind_are_killed(tmp_path: Path) -> None:
         except ProcessLookupError:
             print("killed")
     """)
-    boot = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", boot + script],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_isolated(script, tmp_path)
     assert done.stdout.split() == ["killed"]
